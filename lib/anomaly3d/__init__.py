@@ -1,0 +1,22 @@
+"""anomaly3d: the reproducible companion to five papers on unsupervised 3D point-cloud anomaly detection.
+
+Layering, lowest first (nothing imports upward)::
+
+    profiles, runtime          configuration and process-wide helpers
+    ops                        kNN, FPS, Chamfer, normals, FPFH, voxels, normalisations
+    data, metrics              the Sample type, real-format loaders, the embedded benchmark; every reported number
+    nn                         shared backbones
+    methods                    one module per paper / baseline, one fit/score interface
+    reports                    tables, figures, the job graph
+
+Submodules are imported lazily so ``import anomaly3d`` stays cheap (no torch/open3d import at start-up).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile  # noqa: E402
+from anomaly3d.runtime import resolve_device, seed_everything  # noqa: E402
+
+__all__ = ["PROFILE_NAMES", "Profile", "get_profile", "resolve_device", "seed_everything", "__version__"]

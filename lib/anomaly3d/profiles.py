@@ -1,0 +1,126 @@
+"""The one place that defines the run profiles ``smoke``, ``quick`` and ``paper``.
+
+* ``smoke``  — CI and nbval: every notebook in seconds, a handful of tiny clouds.
+* ``quick``  — a laptop CPU or Binder (2 cores, ~2 GB RAM): minutes per notebook, a few categories.
+* ``paper``  — the papers' own hyperparameters, for a GPU and the real datasets.
+
+Library code and notebooks read the same :class:`Profile` objects through :func:`get_profile`; a method's
+config dataclass is built from ``profile.method(name)``, so a method's profile-dependent settings also live
+here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "UnknownProfileError"]
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name that is not defined here; the message lists the valid names."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one run profile.
+
+    Attributes:
+        name: ``smoke`` | ``quick`` | ``paper``.
+        description: one line for humans.
+        categories: embedded-benchmark categories to use (``None`` = all the dataset has).
+        n_train: training (template) samples per category in the embedded benchmark.
+        n_test_good: anomaly-free test samples per category.
+        n_test_per_defect: defective test samples per defect type and category.
+        n_points: surface points per sampled cloud (embedded data; loaders of real data keep every point
+            unless a method subsamples).
+        image_size: side of the organized (MVTec-format) xyz/RGB grids of the embedded benchmark.
+        max_epochs: default upper bound on training epochs for any learned method (methods may override in
+            ``methods``).
+        methods: per-method settings, keyed by method name (read with :meth:`method`).
+    """
+
+    name: str
+    description: str
+    categories: tuple[str, ...] | None
+    n_train: int
+    n_test_good: int
+    n_test_per_defect: int
+    n_points: int
+    image_size: int
+    max_epochs: int
+    methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def method(self, name: str) -> dict[str, Any]:
+        """Settings of method ``name`` under this profile (an empty dict if it defines none)."""
+        return dict(self.methods.get(name, {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["categories"] = list(self.categories) if self.categories is not None else None
+        d["methods"] = {k: dict(v) for k, v in self.methods.items()}
+        return d
+
+
+_SMOKE_CATEGORIES = ("bottle", "gear")
+_QUICK_CATEGORIES = ("bottle", "bowl", "cup", "gear")
+
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {
+        "smoke": Profile(
+            name="smoke",
+            description="CI / nbval: seconds per notebook, two categories of tiny clouds",
+            categories=_SMOKE_CATEGORIES,
+            n_train=2,
+            n_test_good=2,
+            n_test_per_defect=1,
+            n_points=1024,
+            image_size=64,
+            max_epochs=2,
+            methods={},
+        ),
+        "quick": Profile(
+            name="quick",
+            description="laptop CPU / Binder: minutes per notebook, four categories",
+            categories=_QUICK_CATEGORIES,
+            n_train=4,
+            n_test_good=4,
+            n_test_per_defect=2,
+            n_points=4096,
+            image_size=128,
+            max_epochs=20,
+            methods={},
+        ),
+        "paper": Profile(
+            name="paper",
+            description="the papers' own hyperparameters, every category; meant for a GPU",
+            categories=None,
+            n_train=4,
+            n_test_good=12,
+            n_test_per_defect=4,
+            n_points=16384,
+            image_size=224,
+            max_epochs=250,
+            methods={},
+        ),
+    }
+)
+
+PROFILE_NAMES: tuple[str, ...] = tuple(PROFILES)
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Return the profile called ``name`` (a :class:`Profile` passes through unchanged).
+
+    Raises:
+        UnknownProfileError: if ``name`` is not one of :data:`PROFILE_NAMES`; the message lists them.
+    """
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(repr(n) for n in PROFILE_NAMES)
+        raise UnknownProfileError(f"unknown profile {name!r}; valid profiles are {valid}") from None

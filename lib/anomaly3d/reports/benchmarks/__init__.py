@@ -1,0 +1,1 @@
+"""Benchmarks: each module writes a CSV and a figure under reports/benchmarks/ (run as python -m)."""
