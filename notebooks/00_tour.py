@@ -28,3 +28,6 @@ from anomaly3d.reports.notebook import setup
 
 run = setup("00_tour", globals())
 print(run.profile.name, run.data_source)
+
+# %%
+run.finish()

@@ -81,6 +81,7 @@ class NotebookRun:
     output_dir: Path
     rng: np.random.Generator
     extra: dict[str, Any] = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)
 
     @property
     def uses_embedded_data(self) -> bool:
@@ -114,11 +115,19 @@ class NotebookRun:
         data = {"provenance": self.provenance(), **payload}
         return atomic_write_text(self.output_dir / name, json.dumps(data, indent=2, sort_keys=True, default=str))
 
-    def write_table(self, name: str, table: "Any", *, floatfmt: str = ".3f") -> tuple[Path, Path]:
+    def write_table(self, name: str, table: "Any", *, floatfmt: str = ".3f", title: str | None = None) -> Path:
         """Write a pandas DataFrame as ``name.csv`` and ``name.md`` (with a provenance line) atomically."""
         from anomaly3d.reports.files import write_table
 
-        return write_table(self.output_dir / name, table, provenance=self.provenance(), floatfmt=floatfmt)
+        csv_path, _ = write_table(
+            self.output_dir / name, table, provenance=self.provenance(), floatfmt=floatfmt, title=title
+        )
+        self.tables.append(name)
+        return csv_path
+
+    def finish(self, **summary: Any) -> Path:
+        """Write ``result.json`` (provenance, tables written, ``summary`` values): the job's done-marker."""
+        return self.write_json("result.json", {"tables": sorted(set(self.tables)), "summary": summary})
 
 
 def _declared_and_injected(namespace: Mapping[str, Any]) -> tuple[list[str] | None, list[str]]:
