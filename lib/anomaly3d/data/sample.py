@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Sample", "DataError", "GOOD"]
+__all__ = ["GOOD", "DataError", "Sample"]
 
 GOOD = "good"
 """Defect type of an anomaly-free sample (Anomaly-ShapeNet calls these ``positive``; loaders map to this)."""
