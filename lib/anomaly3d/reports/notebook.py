@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from anomaly3d.data.registry import DATASETS as _DATASET_MODULES
 from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile
 from anomaly3d.runtime import resolve_device, seed_everything
 
@@ -44,7 +45,7 @@ __all__ = [
 REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "dataset", "data_root", "device", "seed", "output_dir")
 """Every notebook's parameters cell assigns at least these."""
 
-DATASETS: tuple[str, ...] = ("anomaly-shapenet", "real3d-ad", "mvtec3d-ad", "modelnet10")
+DATASETS: tuple[str, ...] = tuple(_DATASET_MODULES)
 """Dataset ids a notebook may be pointed at (the embedded benchmark stands in when ``data_root`` is None)."""
 
 PROFILE_ENV = "ANOMALY3D_PROFILE"
@@ -110,7 +111,7 @@ class NotebookRun:
 
     def write_json(self, name: str, payload: Mapping[str, Any]) -> Path:
         """Write ``payload`` plus this run's provenance to ``output_dir/name`` atomically."""
-        from anomaly3d.reports.files import atomic_write_text
+        from anomaly3d.atomic import atomic_write_text
 
         data = {"provenance": self.provenance(), **payload}
         return atomic_write_text(self.output_dir / name, json.dumps(data, indent=2, sort_keys=True, default=str))

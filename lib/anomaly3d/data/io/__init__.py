@@ -17,7 +17,7 @@ Every reader raises :class:`anomaly3d.data.DataError` naming the file and what i
 ``ValueError`` for bad arrays.
 """
 
-from anomaly3d.data.io._atomic import atomic_path
+from anomaly3d.atomic import atomic_path
 from anomaly3d.data.io.gt_txt import count_gt_rows, read_gt_txt, sniff_gt_delimiter, write_gt_txt
 from anomaly3d.data.io.images import (
     check_png,

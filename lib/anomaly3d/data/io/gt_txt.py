@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly3d.data.io._atomic import atomic_path
+from anomaly3d.atomic import atomic_path
 from anomaly3d.data.sample import DataError
 
 __all__ = ["count_gt_rows", "read_gt_txt", "sniff_gt_delimiter", "write_gt_txt"]

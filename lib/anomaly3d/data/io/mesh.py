@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly3d.data.io._atomic import atomic_path
+from anomaly3d.atomic import atomic_path
 from anomaly3d.data.sample import DataError
 
 __all__ = ["Mesh", "read_obj", "read_off", "read_off_counts", "write_obj", "write_off"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly3d.data.io._atomic import atomic_path
+from anomaly3d.atomic import atomic_path
 from anomaly3d.data.sample import DataError
 
 __all__ = [
