@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from anomaly3d.data.registry import DATASETS as _DATASET_MODULES
+from anomaly3d.data.sources import DataSource, describe, open_dataset
 from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile
 from anomaly3d.runtime import resolve_device, seed_everything
 
@@ -92,9 +93,13 @@ class NotebookRun:
     @property
     def data_source(self) -> str:
         """A one-line description of the data, for every table's provenance column."""
-        if self.data_root is None:
-            return f"embedded synthetic benchmark ({self.dataset} format, seed {self.seed})"
-        return f"{self.dataset} at {self.data_root}"
+        return describe(self.dataset, self.data_root, profile=self.profile.name, seed=self.seed)
+
+    def open_data(self, dataset: str | None = None) -> DataSource:
+        """The run's dataset (or ``dataset`` in the embedded benchmark), generated on first use if embedded."""
+        if dataset is not None and dataset != self.dataset:
+            return open_dataset(dataset, None, profile=self.profile.name, seed=self.seed)
+        return open_dataset(self.dataset, self.data_root, profile=self.profile.name, seed=self.seed)
 
     def provenance(self) -> dict[str, Any]:
         """What produced this run's numbers: written next to every result file."""

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from anomaly3d.atomic import atomic_path
+
 __all__ = [
     "NOTEBOOK_DIR",
     "KERNEL_NAME",
@@ -70,7 +72,25 @@ def pair_problems(py_path: Path) -> list[str]:
             f"{len(a)} vs {len(b)} cells): {fix}"
         )
     problems.extend(_parameter_cell_problems(py_nb, py_path))
+    if not problems:
+        problems.extend(_papermill_problems(ipynb, py_nb))
     return problems
+
+
+def _papermill_problems(ipynb: Path, nb: Any) -> list[str]:
+    """Papermill must see every declared parameter (a comment it cannot parse hides one from it)."""
+    import papermill as pm
+
+    from anomaly3d.reports.notebook import _assigned_names
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    declared = _assigned_names(code[0].source) or []
+    seen = list(pm.inspect_notebook(str(ipynb)))
+    hidden = [name for name in declared if name not in seen]
+    if hidden:
+        return [f"{ipynb.name}: papermill cannot parse the parameter line(s) of {hidden}; keep comments on those "
+                "lines free of quotes and '='"]
+    return []
 
 
 def _parameter_cell_problems(nb: Any, path: Path) -> list[str]:
@@ -115,9 +135,8 @@ def sync_notebook(py_path: Path, *, execute: bool = True, timeout: int = 600) ->
     nb.metadata.setdefault("kernelspec", {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"})
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
     out = py_path.with_suffix(".ipynb")
-    tmp = out.with_name(f".{out.name}.tmp")
-    jupytext.write(nb, tmp, fmt="ipynb")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        jupytext.write(nb, fh, fmt="ipynb")
     return out
 
 
