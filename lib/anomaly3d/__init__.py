@@ -14,7 +14,14 @@ Submodules are imported lazily so ``import anomaly3d`` stays cheap (no torch/ope
 
 from __future__ import annotations
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Torch's OpenMP threads spin-wait by default; on a shared 2-core machine that slowed its CPU kernels 10-40x
+# whenever another process ran (measured by the ops benchmark). Passive waiting costs nothing on idle machines.
+# Only a default: a user's own setting wins, and it has no effect if torch was imported before anomaly3d.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile  # noqa: E402
 from anomaly3d.runtime import resolve_device, seed_everything  # noqa: E402
