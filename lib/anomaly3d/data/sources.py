@@ -22,7 +22,7 @@ from anomaly3d.data.formats.records import LazySamples
 from anomaly3d.data.registry import DATASETS, get_format
 from anomaly3d.data.sample import DataError
 
-__all__ = ["DataSource", "EMBEDDED_FORMATS", "describe", "open_dataset"]
+__all__ = ["DataSource", "EMBEDDED_FORMATS", "check_data_root", "describe", "open_dataset"]
 
 EMBEDDED_FORMATS: tuple[str, ...] = ("anomaly-shapenet", "real3d-ad", "mvtec3d-ad")
 """Formats the embedded benchmark is written in (ModelNet10 has no embedded stand-in: 3D-ST's pretraining
@@ -60,6 +60,21 @@ class DataSource:
         return get_format(self.dataset).load_split(self.root, category, split, **options)
 
 
+def check_data_root(dataset: str, data_root: str | os.PathLike[str]) -> Path:
+    """``data_root`` as a Path, if it is a folder.
+
+    Raises:
+        DataError: it is not a folder (the message says what to pass instead and how to check a download).
+    """
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"data_root {str(root)!r} is not a folder; pass the folder of your {dataset} download "
+            f"(check it with `python -m anomaly3d.data verify {dataset} <root>`) or None for the embedded data"
+        )
+    return root
+
+
 def describe(dataset: str, data_root: str | os.PathLike[str] | None, *, profile: str | None, seed: int | None) -> str:
     """The provenance line of :attr:`DataSource.description`, without generating or opening anything."""
     if data_root is None:
@@ -87,13 +102,7 @@ def open_dataset(
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     if data_root is not None:
-        root = Path(data_root).expanduser()
-        if not root.is_dir():
-            raise DataError(
-                f"data_root {str(root)!r} is not a folder; pass the folder of your {dataset} download "
-                f"(check it with `python -m anomaly3d.data verify {dataset} <root>`) or None for the embedded data"
-            )
-        return DataSource(dataset=dataset, root=root, embedded=False)
+        return DataSource(dataset=dataset, root=check_data_root(dataset, data_root), embedded=False)
     if dataset not in EMBEDDED_FORMATS:
         raise ValueError(
             f"there is no embedded stand-in for {dataset!r}; pass data_root=<your {dataset} folder>, "

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from anomaly3d.data.registry import DATASETS as _DATASET_MODULES
-from anomaly3d.data.sources import DataSource, describe, open_dataset
+from anomaly3d.data.sample import DataError
+from anomaly3d.data.sources import DataSource, check_data_root, describe, open_dataset
 from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile
 from anomaly3d.runtime import resolve_device, seed_everything
 
@@ -223,13 +224,10 @@ def setup(notebook: str, namespace: Mapping[str, Any], **extra_defaults: Any) ->
         )
     data_root = namespace["data_root"]
     if data_root is not None:
-        data_root = Path(data_root).expanduser()
-        if not data_root.is_dir():
-            raise NotebookParameterError(
-                f"data_root {str(data_root)!r} is not a folder; pass the folder that holds the {dataset} "
-                f"categories (check it with `python -m anomaly3d.data verify {dataset} <root>`), "
-                "or data_root=None for the embedded benchmark"
-            )
+        try:
+            data_root = check_data_root(dataset, data_root)
+        except DataError as err:
+            raise NotebookParameterError(str(err)) from None
     seed = namespace["seed"]
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NotebookParameterError(f"seed must be a non-negative integer, got {seed!r}")
