@@ -37,7 +37,7 @@ import numpy as np
 import trimesh
 
 from anomaly3d.data.synthetic._geometry import orthonormal_frame, rotation_matrix, to_manifold, to_trimesh
-from anomaly3d.data.synthetic.scan import RayScene, SurfaceSample, _area_uniform
+from anomaly3d.data.synthetic.scan import RayScene, SurfaceSample, sample_area_uniform
 
 __all__ = [
     "APPEARANCE_DEFECTS",
@@ -204,7 +204,7 @@ class DefectSite:
 
     def eval_sample(self, rng: np.random.Generator) -> SurfaceSample:
         if self._eval is None:
-            self._eval = _area_uniform(self.mesh, _EVAL_POINTS, rng)
+            self._eval = sample_area_uniform(self.mesh, _EVAL_POINTS, rng)
         return self._eval
 
     @property

@@ -25,8 +25,8 @@ from anomaly3d.data.synthetic.defects import DEFECT_TYPES, Defect, DefectSite, m
 from anomaly3d.data.synthetic.scan import (
     RayScene,
     SurfaceSample,
-    _area_uniform,
     mean_spacing,
+    sample_area_uniform,
     sample_surface,
     scan_visible,
     sphere_viewpoints,
@@ -119,7 +119,7 @@ def exterior_candidates(
     """Surface points seen from outside: from 26 directions around the object by default, or from ``eyes``.
     These are where a defect may be placed (a sculptor works on the outside)."""
     mesh = instance.mesh
-    cand = _area_uniform(mesh, n, rng)
+    cand = sample_area_uniform(mesh, n, rng)
     if eyes is None:
         ext = float(np.linalg.norm(mesh.extents))
         eyes = mesh.bounds.mean(axis=0) + 2.5 * ext * sphere_viewpoints(26)

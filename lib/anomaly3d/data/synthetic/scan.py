@@ -30,6 +30,7 @@ __all__ = [
     "SurfaceSample",
     "mean_spacing",
     "render_organized",
+    "sample_area_uniform",
     "sample_surface",
     "scan_visible",
     "sphere_viewpoints",
@@ -70,7 +71,9 @@ def mean_spacing(area: float, n_points: int) -> float:
     return float(np.sqrt(area / n_points))
 
 
-def _area_uniform(mesh: trimesh.Trimesh, n: int, rng: np.random.Generator) -> SurfaceSample:
+def sample_area_uniform(mesh: trimesh.Trimesh, n: int, rng: np.random.Generator) -> SurfaceSample:
+    """``n`` i.i.d. points uniform over the surface area of ``mesh`` (faces drawn by area, uniform barycentric
+    coordinates), with exact face normals; used wherever an unbiased area estimate is needed."""
     areas = mesh.area_faces
     cum = np.cumsum(areas)
     faces = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
@@ -100,10 +103,10 @@ def sample_surface(
     if not len(mesh.faces) or mesh.area <= 0:
         raise ValueError("cannot sample a mesh without faces or area")
     if oversample <= 1:
-        return _area_uniform(mesh, n, rng)
+        return sample_area_uniform(mesh, n, rng)
     from anomaly3d.ops import fps
 
-    dense = _area_uniform(mesh, oversample * n, rng)
+    dense = sample_area_uniform(mesh, oversample * n, rng)
     idx = fps(dense.points.astype(np.float32), n, start="first")
     return dense.subset(np.sort(np.asarray(idx, dtype=np.int64)))
 

@@ -36,9 +36,9 @@ from anomaly3d.data.synthetic.scan import (
     Camera,
     RayScene,
     SurfaceSample,
-    _area_uniform,
     mean_spacing,
     render_organized,
+    sample_area_uniform,
     scan_visible,
 )
 from anomaly3d.data.synthetic.shapes import ShapeInstance, make_instance
@@ -183,7 +183,7 @@ def _visible_candidates(
 ) -> SurfaceSample:
     """Surface points the camera measures, at least :data:`MIN_DEFECT_HEIGHT_M` above the table (the BTF
     preprocessing that the papers apply removes everything within 5 mm of the table plane)."""
-    cand = _area_uniform(instance.mesh, 3000, rng)
+    cand = sample_area_uniform(instance.mesh, 3000, rng)
     world = trimesh.Trimesh(apply_transform(instance.mesh.vertices, pose), instance.mesh.faces, process=False)
     scene = RayScene(world, _table())
     points = apply_transform(cand.points, pose)
