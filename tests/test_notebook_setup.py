@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from anomaly3d.reports.notebook import NotebookParameterError, resolve_profile_name, setup
 
 PARAMS_CELL = (

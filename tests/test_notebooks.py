@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from anomaly3d.reports.notebooks import list_notebooks, pair_problems, run_notebook
 
 NOTEBOOKS = list_notebooks()

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 import anomaly3d
+import pytest
 from anomaly3d.profiles import PROFILE_NAMES, PROFILES, UnknownProfileError, get_profile
 
 

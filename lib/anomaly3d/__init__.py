@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 # Only a default: a user's own setting wins, and it has no effect if torch was imported before anomaly3d.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile  # noqa: E402
-from anomaly3d.runtime import resolve_device, seed_everything  # noqa: E402
+from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile
+from anomaly3d.runtime import resolve_device, seed_everything
 
-__all__ = ["PROFILE_NAMES", "Profile", "get_profile", "resolve_device", "seed_everything", "__version__"]
+__all__ = ["PROFILE_NAMES", "Profile", "__version__", "get_profile", "resolve_device", "seed_everything"]

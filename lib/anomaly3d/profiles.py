@@ -12,11 +12,12 @@ here and nowhere else.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
-__all__ = ["Profile", "PROFILES", "PROFILE_NAMES", "get_profile", "UnknownProfileError"]
+__all__ = ["PROFILES", "PROFILE_NAMES", "Profile", "UnknownProfileError", "get_profile"]
 
 
 class UnknownProfileError(ValueError):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch is imported lazily: `import anomaly3d` must not pay f
 __all__ = ["resolve_device", "seed_everything"]
 
 
-def resolve_device(device: "str | torch.device | None" = "auto") -> "torch.device":
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """Turn ``"auto"`` (or ``None``) into CUDA when a GPU is visible, else CPU; pass anything else to torch.
 
     Raises:

@@ -22,7 +22,7 @@ from anomaly3d.data.formats.records import LazySamples
 from anomaly3d.data.registry import DATASETS, get_format
 from anomaly3d.data.sample import DataError
 
-__all__ = ["DataSource", "EMBEDDED_FORMATS", "check_data_root", "describe", "open_dataset"]
+__all__ = ["EMBEDDED_FORMATS", "DataSource", "check_data_root", "describe", "open_dataset"]
 
 EMBEDDED_FORMATS: tuple[str, ...] = ("anomaly-shapenet", "real3d-ad", "mvtec3d-ad")
 """Formats the embedded benchmark is written in (ModelNet10 has no embedded stand-in: 3D-ST's pretraining

@@ -14,8 +14,8 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from anomaly3d.profiles import PROFILE_NAMES
 from anomaly3d.reports.jobs import REPO_ROOT

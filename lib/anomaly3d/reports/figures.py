@@ -6,8 +6,9 @@ fixed seed so the same call draws the same points.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from anomaly3d.atomic import atomic_path
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["use_light_plotly_renderer", "cloud_figure", "clouds_figure", "save_plotly"]
+__all__ = ["cloud_figure", "clouds_figure", "save_plotly", "use_light_plotly_renderer"]
 
 GT_COLOUR = "#d62728"
 NORMAL_COLOUR = "#9aa5b1"
@@ -36,7 +37,7 @@ def _subsample(n: int, max_points: int) -> np.ndarray:
 
 
 def _trace(points: np.ndarray, *, values: np.ndarray | None, labels: np.ndarray | None, name: str,
-           max_points: int, size: float, colorscale: str, showscale: bool) -> "go.Scatter3d":
+           max_points: int, size: float, colorscale: str, showscale: bool) -> go.Scatter3d:
     import plotly.graph_objects as go
 
     points = np.asarray(points)
@@ -56,7 +57,7 @@ def _trace(points: np.ndarray, *, values: np.ndarray | None, labels: np.ndarray 
 
 def cloud_figure(points: np.ndarray, *, values: np.ndarray | None = None, labels: np.ndarray | None = None,
                  title: str = "", max_points: int = 4000, size: float = 1.8, colorscale: str = "Viridis",
-                 height: int = 380) -> "go.Figure":
+                 height: int = 380) -> go.Figure:
     """One cloud, coloured by ``values`` (a colour scale), else by ``labels`` (ground truth in red), else grey."""
     return clouds_figure([points], values=[values], labels=[labels], titles=[title], max_points=max_points,
                          size=size, colorscale=colorscale, height=height)
@@ -65,7 +66,7 @@ def cloud_figure(points: np.ndarray, *, values: np.ndarray | None = None, labels
 def clouds_figure(clouds: Sequence[np.ndarray], *, values: Sequence[np.ndarray | None] | None = None,
                   labels: Sequence[np.ndarray | None] | None = None, titles: Sequence[str] | None = None,
                   max_points: int = 4000, size: float = 1.8, colorscale: str = "Viridis",
-                  height: int = 380) -> "go.Figure":
+                  height: int = 380) -> go.Figure:
     """Several clouds side by side, each in its own 3D scene (same colouring rules as :func:`cloud_figure`)."""
     from plotly.subplots import make_subplots
 
@@ -91,7 +92,7 @@ def clouds_figure(clouds: Sequence[np.ndarray], *, values: Sequence[np.ndarray |
     return fig
 
 
-def save_plotly(fig: "go.Figure", path: str | Path, *, div_id: str) -> Path:
+def save_plotly(fig: go.Figure, path: str | Path, *, div_id: str) -> Path:
     """Write a self-contained HTML file (plotly.js inlined) with a fixed div id, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
 from anomaly3d.atomic import atomic_write_bytes, atomic_write_text
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "markdown_table", "write_table"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "markdown_table", "write_table"]
 
 
 def _cell(value: Any, floatfmt: str) -> str:
@@ -23,7 +24,7 @@ def _cell(value: Any, floatfmt: str) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(table: "pd.DataFrame", *, floatfmt: str = ".3f", index: bool = False) -> str:
+def markdown_table(table: pd.DataFrame, *, floatfmt: str = ".3f", index: bool = False) -> str:
     """Render a DataFrame as a GitHub-flavoured Markdown table (NaN shown as an en dash)."""
     df = table.reset_index() if index else table
     header = [str(c) for c in df.columns]
@@ -35,7 +36,7 @@ def markdown_table(table: "pd.DataFrame", *, floatfmt: str = ".3f", index: bool 
 
 def write_table(
     stem: str | os.PathLike[str],
-    table: "pd.DataFrame",
+    table: pd.DataFrame,
     *,
     provenance: Mapping[str, Any] | None = None,
     floatfmt: str = ".3f",

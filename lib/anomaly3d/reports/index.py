@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from anomaly3d.reports.files import atomic_write_text
 from anomaly3d.reports.jobs import Job, run_dir

@@ -7,13 +7,14 @@ the tables and figures the notebook writes). Later papers add their jobs here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from anomaly3d.profiles import get_profile
 
-__all__ = ["Job", "REPO_ROOT", "REPORTS_DIR", "build_jobs", "run_dir"]
+__all__ = ["REPORTS_DIR", "REPO_ROOT", "Job", "build_jobs", "run_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REPORTS_DIR = REPO_ROOT / "reports"

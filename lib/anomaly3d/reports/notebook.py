@@ -20,9 +20,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,8 +41,8 @@ __all__ = [
     "REQUIRED_PARAMETERS",
     "NotebookParameterError",
     "NotebookRun",
-    "setup",
     "resolve_profile_name",
+    "setup",
 ]
 
 REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "dataset", "data_root", "device", "seed", "output_dir")
@@ -79,7 +80,7 @@ class NotebookRun:
     profile: Profile
     dataset: str
     data_root: Path | None
-    device: "torch.device"
+    device: torch.device
     seed: int
     output_dir: Path
     rng: np.random.Generator
@@ -122,7 +123,7 @@ class NotebookRun:
         data = {"provenance": self.provenance(), **payload}
         return atomic_write_text(self.output_dir / name, json.dumps(data, indent=2, sort_keys=True, default=str))
 
-    def write_table(self, name: str, table: "Any", *, floatfmt: str = ".3f", title: str | None = None) -> Path:
+    def write_table(self, name: str, table: Any, *, floatfmt: str = ".3f", title: str | None = None) -> Path:
         """Write a pandas DataFrame as ``name.csv`` and ``name.md`` (with a provenance line) atomically."""
         from anomaly3d.reports.files import write_table
 

@@ -16,18 +16,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from anomaly3d.atomic import atomic_path
 
 __all__ = [
-    "NOTEBOOK_DIR",
     "KERNEL_NAME",
+    "NOTEBOOK_DIR",
     "list_notebooks",
     "pair_problems",
-    "sync_notebook",
     "run_notebook",
+    "sync_notebook",
 ]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
