@@ -9,7 +9,7 @@ import numpy as np
 
 from anomaly3d.data.sample import DataError
 
-__all__ = ["farthest_point_indices", "sample_surface"]
+__all__ = ["draw_area_uniform", "farthest_point_indices", "sample_surface"]
 
 
 def sample_surface(
@@ -50,14 +50,29 @@ def sample_surface(
     total = double_area.sum()
     if not np.isfinite(total) or total <= 0:
         raise DataError("the mesh has no face of positive area to sample")
-    cdf = np.cumsum(double_area) / total
-    face = np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), f.shape[0] - 1)
-    r1 = np.sqrt(rng.random(n))
-    r2 = rng.random(n)
-    w0, w1, w2 = 1.0 - r1, r1 * (1.0 - r2), r1 * r2
-    pts = w0[:, None] * a[face] + w1[:, None] * b[face] + w2[:, None] * c[face]
+    face, bary = draw_area_uniform(double_area, n, rng)
+    pts = bary[:, 0:1] * a[face] + bary[:, 1:2] * b[face] + bary[:, 2:3] * c[face]
     normals = cross[face] / double_area[face, None]
     return pts.astype(np.float32), normals.astype(np.float32)
+
+
+def draw_area_uniform(face_areas: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Faces drawn with probability proportional to ``face_areas`` and uniform barycentric weights in them.
+
+    The one implementation of area-uniform surface sampling (the ModelNet loader and the synthetic benchmark
+    both use it). Draw order from ``rng``: face choice, then ``r1``, then ``r2``; weights
+    ``(1 - sqrt(r1), sqrt(r1) (1 - r2), sqrt(r1) r2)``.
+
+    Returns:
+        ``(faces (n,), bary (n, 3))``.
+    """
+    cum = np.cumsum(face_areas)
+    faces = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
+    faces = np.minimum(faces, len(face_areas) - 1)
+    r1, r2 = rng.random(n), rng.random(n)
+    s = np.sqrt(r1)
+    bary = np.stack([1.0 - s, s * (1.0 - r2), s * r2], axis=1)
+    return faces, bary
 
 
 def farthest_point_indices(points: np.ndarray, k: int, *, start: int = 0) -> np.ndarray:

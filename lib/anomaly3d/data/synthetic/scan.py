@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
+from anomaly3d.data.mesh_sampling import draw_area_uniform
+
 __all__ = [
     "Camera",
     "RayScene",
@@ -74,13 +76,7 @@ def mean_spacing(area: float, n_points: int) -> float:
 def sample_area_uniform(mesh: trimesh.Trimesh, n: int, rng: np.random.Generator) -> SurfaceSample:
     """``n`` i.i.d. points uniform over the surface area of ``mesh`` (faces drawn by area, uniform barycentric
     coordinates), with exact face normals; used wherever an unbiased area estimate is needed."""
-    areas = mesh.area_faces
-    cum = np.cumsum(areas)
-    faces = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
-    faces = np.minimum(faces, len(areas) - 1)
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    bary = np.stack([1.0 - s, s * (1.0 - r2), s * r2], axis=1)
+    faces, bary = draw_area_uniform(mesh.area_faces, n, rng)
     tri = mesh.triangles[faces]
     points = np.einsum("nk,nkd->nd", bary, tri)
     return SurfaceSample(points, mesh.face_normals[faces].copy(), faces, bary)
