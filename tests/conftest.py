@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("ANOMALY3D_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("ANOMALY3D_PROGRESS", "0")  # progress bars are for people, not test logs
 os.environ.setdefault("ANOMALY3D_CACHE", str(REPO / ".cache" / "anomaly3d"))
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugger warning in nbval kernels
 

@@ -22,6 +22,8 @@ __version__ = "0.1.0"
 # whenever another process ran (measured by the ops benchmark). Passive waiting costs nothing on idle machines.
 # Only a default: a user's own setting wins, and it has no effect if torch was imported before anomaly3d.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Open3D announces (print) and starts a WebRTC visualizer when imported in Jupyter; figures here are plotly.
+_os.environ.setdefault("OPEN3D_DISABLE_WEB_VISUALIZER", "true")
 
 from anomaly3d.profiles import PROFILE_NAMES, Profile, get_profile
 from anomaly3d.runtime import resolve_device, seed_everything

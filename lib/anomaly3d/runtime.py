@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import os
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 if TYPE_CHECKING:  # torch is imported lazily: `import anomaly3d` must not pay for it
     import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+T = TypeVar("T")
+
+__all__ = ["PROGRESS_ENV", "progress", "progress_enabled", "resolve_device", "seed_everything"]
+
+PROGRESS_ENV = "ANOMALY3D_PROGRESS"
+"""Set to ``0`` / ``false`` / ``off`` to silence every progress bar (the notebook sync and the tests do)."""
+
+
+def progress_enabled() -> bool:
+    """False when ``$ANOMALY3D_PROGRESS`` is ``0``, ``false`` or ``off``."""
+    return os.environ.get(PROGRESS_ENV, "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+def progress(iterable: Iterable[T], desc: str, *, total: int | None = None, leave: bool = False) -> Iterable[T]:
+    """``iterable`` wrapped in a text tqdm bar on stderr (no widgets: it reads the same in a terminal, a log
+    file and an executed notebook); a no-op when :func:`progress_enabled` is false."""
+    if not progress_enabled():
+        return iterable
+    from tqdm.std import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=leave, dynamic_ncols=True, mininterval=1.0)
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

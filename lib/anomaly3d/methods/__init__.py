@@ -1,1 +1,59 @@
-"""anomaly3d.methods."""
+"""anomaly3d.methods: every paper's method and every baseline, behind one interface.
+
+========================  ==============================================================================
+:class:`AnomalyMethod`    ``fit(train_samples)``, ``score(sample) -> (object_score, point_scores)``,
+                          ``save`` / :func:`load_method`, ``from_profile(profile, **overrides)``
+:class:`PatchCore`        memory bank + greedy coreset + nearest-feature scores (base of the banks)
+:class:`BTF`              BTF(Raw) / BTF(FPFH) (Horwitz & Hoshen 2023)
+:func:`evaluate_method`   fit on a category's train split, score its test split, every metric
+========================  ==============================================================================
+
+:func:`build_method` makes any registered method from its name and a profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from anomaly3d.methods.base import (
+    AnomalyMethod,
+    MethodConfig,
+    NotFittedError,
+    Scores,
+    load_method,
+    method_class,
+    register_method,
+)
+from anomaly3d.methods.btf import BTF, BTFConfig
+from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_method
+from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
+from anomaly3d.profiles import Profile
+
+__all__ = [
+    "BTF",
+    "AnomalyMethod",
+    "BTFConfig",
+    "CategoryRun",
+    "FeatureSites",
+    "MemoryBank",
+    "MethodConfig",
+    "NotFittedError",
+    "PatchCore",
+    "PatchCoreConfig",
+    "Scores",
+    "build_method",
+    "display_name",
+    "evaluate_method",
+    "load_method",
+    "method_class",
+    "register_method",
+]
+
+
+def build_method(
+    name: str, profile: str | Profile = "quick", *, device: str | torch.device = "auto", **overrides: Any
+) -> AnomalyMethod:
+    """An unfitted method ``name`` (e.g. ``"btf"``) configured from ``profile`` (``overrides`` win)."""
+    return method_class(name).from_profile(profile, device=device, **overrides)

@@ -19,6 +19,8 @@
 :func:`normalize_unit_sphere` centroid to 0, farthest point at 1
 :func:`normalize_box`         bounding box to ``[-1, 1]^3``
 :func:`mean_knn_distance_scale`  3D-ST's scale ``s`` (eq. 4)
+:func:`feature_knn`           k nearest rows of a feature bank, any dimension, chunked (bounded memory)
+:func:`greedy_coreset`        PatchCore's greedy k-centre coreset of a feature bank
 ============================  =========================================================================
 
 Inputs are NumPy arrays or torch tensors of shape ``(N, 3)``; results come back in the same kind, on the
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from anomaly3d.ops._backend import torch_cluster_available
 from anomaly3d.ops.chamfer import chamfer_distance, nearest_neighbor
+from anomaly3d.ops.coreset import feature_knn, greedy_coreset
 from anomaly3d.ops.features import fpfh
 from anomaly3d.ops.grouping import group_knn
 from anomaly3d.ops.neighbors import RadiusNeighbors, knn, radius_graph, radius_query
@@ -54,8 +57,10 @@ __all__ = [
     "chamfer_distance",
     "curvature",
     "estimate_normals",
+    "feature_knn",
     "fpfh",
     "fps",
+    "greedy_coreset",
     "group_knn",
     "knn",
     "local_pca",

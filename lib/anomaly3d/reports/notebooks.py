@@ -132,7 +132,12 @@ def sync_notebook(py_path: Path, *, execute: bool = True, timeout: int = 600) ->
     py_path = Path(py_path)
     nb = _read(py_path)
     if execute:
-        nb = _execute(nb, py_path.parent, {"ANOMALY3D_PROFILE": "smoke", "MPLBACKEND": "Agg"}, timeout)
+        env = {  # inline figures even when the caller (e.g. the test suite) draws off-screen with Agg
+            "ANOMALY3D_PROFILE": "smoke",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "ANOMALY3D_PROGRESS": "0",
+        }
+        nb = _execute(nb, py_path.parent, env, timeout)
     nb.metadata.setdefault("kernelspec", {"name": KERNEL_NAME, "display_name": "Python 3", "language": "python"})
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
     out = py_path.with_suffix(".ipynb")
