@@ -245,3 +245,16 @@ def test_undocumented_custom_metric_is_reported(data_copy: Path) -> None:
     _replace(data_copy / "group3ad" / "tables.toml", "Metric 'auroc-gain' is", "Metric 'gain' is")
     problems = pr.validate()
     assert len(problems) == 3 and all("group3ad/table9.csv" in p and "'auroc-gain'" in p for p in problems)
+
+
+def test_figures_are_listed_for_every_paper_with_valid_kinds_and_source_tables():
+    figs = pr.list_figures()
+    assert {f.paper for f in figs} == set(pr.PAPERS)
+    for f in figs:
+        assert f.kind in pr.FIGURE_KINDS
+        if f.source_table:
+            pr.get_table(f.paper, f.source_table)  # raises if the referenced table does not exist
+    po3ad_results = [f.label for f in pr.list_figures("po3ad", kind="result")]
+    assert "Figure 5" in po3ad_results and "Figure 7" in po3ad_results
+    with pytest.raises(pr.UnknownNameError, match="expected one of"):
+        pr.list_figures("nope")

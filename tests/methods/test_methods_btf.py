@@ -102,3 +102,14 @@ def test_btf_config_validation():
         BTFConfig(features="sift")
     with pytest.raises(ValueError, match="feature_grid"):
         BTFConfig(feature_grid=300)
+
+
+def test_same_seed_gives_byte_identical_result_files(shapenet, tmp_path):
+    from anomaly3d.metrics import write_results_csv
+
+    paths = []
+    for i in range(2):
+        m = build_method("btf", "smoke", device="cpu", features="fpfh", seed=0)
+        run = evaluate_method(m, shapenet, "gear", profile="smoke", seed=0, progress=False)
+        paths.append(write_results_csv([run.result], tmp_path / f"run{i}.csv"))
+    assert paths[0].read_bytes() == paths[1].read_bytes()

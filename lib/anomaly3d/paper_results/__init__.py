@@ -19,7 +19,10 @@ units per metric (``time-s`` seconds, ``features-count``, ...), see their notes.
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +39,10 @@ from anomaly3d.paper_results._catalog import (
 )
 
 __all__ = [
+    "FIGURE_KINDS",
     "PAPERS",
     "PaperDataError",
+    "PaperFigure",
     "PaperTable",
     "UnknownNameError",
     "as_fraction",
@@ -45,6 +50,7 @@ __all__ = [
     "clear_cache",
     "data_dir",
     "get_table",
+    "list_figures",
     "list_tables",
     "load_table",
     "paper_values",
@@ -62,6 +68,7 @@ def clear_cache() -> None:
     """Forget cached catalogs and tables (only needed after editing the files in a running process)."""
     _catalog.catalog.cache_clear()
     _catalog.table_frame.cache_clear()
+    _figures.cache_clear()
 
 
 def _tables(paper: str) -> tuple[PaperTable, ...]:
@@ -215,3 +222,57 @@ def validate(root: str | Path | None = None) -> list[str]:
     from anomaly3d.paper_results._checks import validate_root
 
     return validate_root(Path(root) if root is not None else _catalog.DATA_DIR)
+
+
+FIGURE_KINDS = ("result", "qualitative", "illustration")
+
+
+@dataclass(frozen=True)
+class PaperFigure:
+    """One figure of one paper, from its ``figures.toml``.
+
+    ``kind``: ``result`` (a quantitative plot), ``qualitative`` (example anomaly maps) or ``illustration``
+    (architecture, pipeline, data examples); ``reproduce`` says what a reproduction plots; ``source_table`` names
+    the table of the same paper holding the same numbers, if any.
+    """
+
+    paper: str
+    id: str
+    label: str
+    caption: str
+    kind: str
+    reproduce: str
+    source_table: str
+
+
+@functools.cache
+def _figures(root: str, paper: str) -> tuple[PaperFigure, ...]:
+    path = Path(root) / paper / "figures.toml"
+    if not path.is_file():
+        return ()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        figs = tuple(
+            PaperFigure(paper, f["id"], f["label"], f["caption"], f["kind"], f.get("reproduce", ""),
+                        f.get("source_table", ""))
+            for f in doc.get("figure", [])
+        )
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise PaperDataError(f"{paper}/figures.toml: cannot be read ({type(exc).__name__}: {exc})") from exc
+    bad = [f.id for f in figs if f.kind not in FIGURE_KINDS]
+    if bad:
+        raise PaperDataError(f"{paper}/figures.toml: figures {bad} have a kind outside {FIGURE_KINDS}")
+    return figs
+
+
+def list_figures(paper: str | None = None, *, kind: str | None = None) -> list[PaperFigure]:
+    """The figures of ``paper`` (all papers when ``None``), optionally only those of one ``kind``.
+
+    Raises:
+        UnknownNameError: unknown paper; PaperDataError: an unreadable ``figures.toml``.
+    """
+    if paper is not None and paper not in PAPERS:
+        raise UnknownNameError(f"unknown paper {paper!r}; expected one of {', '.join(PAPERS)}")
+    papers = PAPERS if paper is None else (paper,)
+    figs = [f for p in papers for f in _figures(str(_catalog.DATA_DIR), p)]
+    return [f for f in figs if kind is None or f.kind == kind]

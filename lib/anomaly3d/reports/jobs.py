@@ -1,12 +1,18 @@
-"""The job graph, declared once: every table and figure of ``reports/`` → which notebook, which parameters.
+"""The job graph, declared once: every notebook run behind ``reports/``, with its parameters and outputs.
 
-The Snakemake workflow (``workflow/Snakefile``) reads :func:`build_jobs`; so does the index builder. A job runs
-one notebook with papermill into ``reports/runs/<profile>/<job>/`` (the executed notebook, ``result.json``, and
-the tables and figures the notebook writes). Later papers add their jobs here.
+The Snakemake workflow (``workflow/Snakefile``) makes one rule per job from :func:`build_jobs`; the comparison
+tables, the claims ledger and the index read the same list. A job runs one notebook with papermill into
+``reports/runs/<profile>/<job>/``: the executed notebook, ``result.json`` (its done-marker), the tables
+(``.csv`` + ``.md``) and result files (:mod:`anomaly3d.metrics` CSVs) the notebook writes, ``runtime.json`` and
+``log.txt``. A job reruns when its notebook, its parameters, the library code it declares (``code``) or the
+embedded-data generator change — and only then.
+
+Which paper table or figure each job's numbers feed is declared in :mod:`anomaly3d.reports.catalog`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +20,14 @@ from typing import Any
 
 from anomaly3d.profiles import get_profile
 
-__all__ = ["REPORTS_DIR", "REPO_ROOT", "Job", "build_jobs", "run_dir"]
+__all__ = ["LIB_DIR", "REPORTS_DIR", "REPO_ROOT", "Job", "build_jobs", "code_stamp", "run_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REPORTS_DIR = REPO_ROOT / "reports"
+LIB_DIR = Path(__file__).resolve().parents[1]
+
+_BASE_CODE = ("profiles.py", "runtime.py", "ops", "data", "metrics", "reports/notebook.py")
+"""Library code every job depends on (besides its own ``code``)."""
 
 
 @dataclass(frozen=True)
@@ -29,24 +39,82 @@ class Job:
         notebook: stem of the notebook in ``notebooks/`` (``00_tour``).
         title: what the job produces, for the index.
         parameters: papermill parameters besides ``profile``, ``seed`` and ``output_dir``.
+        seed: the run's seed.
         tables: stems of the tables (``.csv`` + ``.md``) the notebook writes into its output folder.
-        figures: stems of the figures (``.png`` [+ ``.html``]) it writes.
+        results: stems of the result CSVs (:func:`anomaly3d.metrics.write_results_csv`) it writes; the comparison
+            tables and the claims ledger read them.
+        code: library paths (relative to ``lib/anomaly3d``) whose change must rerun the job.
     """
 
     name: str
     notebook: str
     title: str
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
     tables: tuple[str, ...] = ()
-    figures: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
 
     @property
     def notebook_path(self) -> Path:
         return REPO_ROOT / "notebooks" / f"{self.notebook}.py"
 
+    @property
+    def dataset(self) -> str | None:
+        return self.parameters.get("dataset")
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """File names the job must leave in its run folder."""
+        files = ["executed.ipynb", "result.json"]
+        files += [f"{t}.{ext}" for t in self.tables for ext in ("csv", "md")]
+        files += [f"{r}.csv" for r in self.results]
+        return tuple(files)
+
 
 def run_dir(profile: str, job: str, reports_dir: Path = REPORTS_DIR) -> Path:
     return reports_dir / "runs" / profile / job
+
+
+def code_stamp(paths: tuple[str, ...]) -> str:
+    """Hash of the library files under ``paths`` (plus the base code every job uses): a job parameter, so a change
+    of the code a job runs reruns it."""
+    h = hashlib.sha256()
+    for rel in sorted(set(_BASE_CODE + tuple(paths))):
+        p = LIB_DIR / rel
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(LIB_DIR)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_EMBEDDED_FORMATS = ("anomaly-shapenet", "real3d-ad", "mvtec3d-ad")
+_EXTRA_SEEDS = 2
+"""Baselines are cheap: they also run on this many further seeds (fresh embedded data each) for the claims."""
+
+
+def _baseline_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
+    jobs = []
+    for dataset in _EMBEDDED_FORMATS:
+        more = dataset != "mvtec3d-ad" and dataset not in roots  # real data: another seed changes nothing
+        seeds = [seed] + ([seed + k for k in range(1, _EXTRA_SEEDS + 1)] if more else [])
+        for s in seeds:
+            suffix = "" if s == seed else f"-seed{s}"
+            jobs.append(
+                Job(
+                    name=f"baselines-{dataset}{suffix}",
+                    notebook="06_baselines",
+                    title=f"BTF(Raw) and BTF(FPFH) on {dataset}" + (f" (seed {s})" if suffix else ""),
+                    parameters={"dataset": dataset, "data_root": roots.get(dataset)},
+                    seed=s,
+                    tables=("baselines_btf",),
+                    results=("btf_results",),
+                    code=("methods/base.py", "methods/patchcore.py", "methods/btf.py", "methods/evaluation.py"),
+                )
+            )
+    return jobs
 
 
 def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, str] | None = None) -> list[Job]:
@@ -59,8 +127,10 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
             notebook="00_tour",
             title="Tour: the embedded benchmark and a first metrics table",
             parameters={"dataset": "anomaly-shapenet", "data_root": roots.get("anomaly-shapenet")},
-            tables=("tour_dataset_summary",),
+            seed=seed,
+            tables=("tour_dataset_summary", "tour_nn_baseline"),
         ),
+        *_baseline_jobs(seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):

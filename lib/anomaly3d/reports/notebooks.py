@@ -153,12 +153,17 @@ def run_notebook(
     *,
     cwd: Path | None = None,
     progress: bool = False,
+    log_path: Path | None = None,
 ) -> Path:
     """Execute the ``.py`` half of a notebook with papermill (kernel named explicitly) and save the result.
 
     The executed notebook is written to a temporary name and renamed at the end, so a failed run leaves the
     previous output in place; papermill still saves the failing notebook next to it as ``*.failed.ipynb``.
+    With ``log_path``, each cell's start and the kernel's output (progress bars included) are appended to that
+    file as the notebook runs (``tail -f`` it to follow a long job).
     """
+    import logging
+
     import papermill as pm
 
     py_path = Path(py_path)
@@ -166,6 +171,12 @@ def run_notebook(
     output_ipynb = Path(output_ipynb)
     output_ipynb.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_ipynb.with_name(f".{output_ipynb.stem}.running.ipynb")
+    handler = None
+    if log_path is not None:
+        handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logging.getLogger("papermill").addHandler(handler)
+        logging.getLogger("papermill").setLevel(logging.INFO)
     try:
         pm.execute_notebook(
             nb,
@@ -174,12 +185,16 @@ def run_notebook(
             kernel_name=KERNEL_NAME,
             cwd=str(cwd or py_path.parent),
             progress_bar=progress,
-            log_output=False,
+            log_output=log_path is not None,
         )
     except Exception:
         if tmp.exists():
             os.replace(tmp, output_ipynb.with_suffix(".failed.ipynb"))
         raise
+    finally:
+        if handler is not None:
+            logging.getLogger("papermill").removeHandler(handler)
+            handler.close()
     os.replace(tmp, output_ipynb)
     return output_ipynb
 
