@@ -45,3 +45,30 @@ def test_seeding_is_bit_for_bit_repeatable_on_cpu() -> None:
 def test_bad_seed_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="seed"):
         seed_everything(bad)  # type: ignore[arg-type]
+
+
+def test_track_peak_memory_sees_a_large_allocation():
+    import math
+    import sys
+
+    import numpy as np
+    from anomaly3d.runtime import track_peak_memory
+
+    with track_peak_memory("cpu") as peak:
+        block = np.ones(12_000_000)  # ~92 MiB, touched
+        del block
+    if peak.how == "unavailable":  # not Linux: nothing to measure, and it says so
+        assert math.isnan(peak.mb)
+    else:
+        assert sys.platform.startswith("linux")
+        assert 60 < peak.mb < 400, peak.mb
+
+
+def test_progress_can_be_switched_off(monkeypatch):
+    from anomaly3d.runtime import progress
+
+    items = [1, 2, 3]
+    monkeypatch.setenv("ANOMALY3D_PROGRESS", "0")
+    assert progress(items, "x") is items
+    monkeypatch.setenv("ANOMALY3D_PROGRESS", "1")
+    assert list(progress(items, "x")) == items

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -14,7 +15,15 @@ if TYPE_CHECKING:  # torch is imported lazily: `import anomaly3d` must not pay f
 
 T = TypeVar("T")
 
-__all__ = ["PROGRESS_ENV", "progress", "progress_enabled", "resolve_device", "seed_everything"]
+__all__ = [
+    "PROGRESS_ENV",
+    "PeakMemory",
+    "progress",
+    "progress_enabled",
+    "resolve_device",
+    "seed_everything",
+    "track_peak_memory",
+]
 
 PROGRESS_ENV = "ANOMALY3D_PROGRESS"
 """Set to ``0`` / ``false`` / ``off`` to silence every progress bar (the notebook sync and the tests do)."""
@@ -79,3 +88,59 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> np.random.Gener
         torch.backends.cudnn.deterministic = True
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return np.random.default_rng(seed)
+
+
+class PeakMemory:
+    """Result of :func:`track_peak_memory`: ``mb`` is the peak extra memory in MiB (NaN when not measurable)."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.mb = float("nan")
+
+
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def track_peak_memory(device: str | torch.device = "cpu") -> Iterator[PeakMemory]:
+    """Measure the peak memory a block needs beyond what was in use when it started.
+
+    * CUDA: ``torch.cuda.max_memory_allocated`` after resetting the peak (tensor memory only).
+    * CPU on Linux: the process's peak resident set (``VmHWM``), reset by writing ``5`` to ``/proc/self/clear_refs``,
+      minus the resident set at the start (everything the process touches, torch and NumPy included).
+    * Elsewhere: NaN (``how == "unavailable"``).
+
+    Usage: ``with track_peak_memory("cpu") as peak: run(); print(peak.mb)``.
+    """
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        start = torch.cuda.memory_allocated(dev)
+        peak = PeakMemory("cuda max_memory_allocated")
+        yield peak
+        torch.cuda.synchronize(dev)
+        peak.mb = (torch.cuda.max_memory_allocated(dev) - start) / 2**20
+        return
+    start = _proc_status_kb("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        usable = start is not None
+    except OSError:
+        usable = False
+    peak = PeakMemory("linux VmHWM" if usable else "unavailable")
+    yield peak
+    hwm = _proc_status_kb("VmHWM") if usable else None
+    if usable and hwm is not None and start is not None:
+        peak.mb = max(0, hwm - start) / 1024

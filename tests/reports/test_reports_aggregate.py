@@ -35,7 +35,8 @@ def test_catalog_covers_every_table_and_figure_of_every_paper():
 
 def test_method_status():
     assert cat.method_status("BTF(FPFH)") == "ours"
-    assert "issue 9" in cat.method_status("3D-ST128")
+    assert cat.method_status("3D-ST64") == "ours" and "d = 64" in cat.method_status("3D-ST128")
+    assert "issue 11" in cat.method_status("Group3AD")
     assert "issue 10" in cat.method_status("PatchCore(PointMAE)")
     assert "quoted" in cat.method_status("M3DM")
 

@@ -5,6 +5,7 @@
                           ``save`` / :func:`load_method`, ``from_profile(profile, **overrides)``
 :class:`PatchCore`        memory bank + greedy coreset + nearest-feature scores (base of the banks)
 :class:`BTF`              BTF(Raw) / BTF(FPFH) (Horwitz & Hoshen 2023)
+:class:`ST3D`             3D-ST: student-teacher on a receptive-field-pretrained teacher (Bergmann & Sattlegger)
 :func:`evaluate_method`   fit on a category's train split, score its test split, every metric
 ========================  ==============================================================================
 
@@ -29,10 +30,12 @@ from anomaly3d.methods.base import (
 from anomaly3d.methods.btf import BTF, BTFConfig
 from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_method
 from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
+from anomaly3d.methods.st3d import ST3D, ST3DConfig
 from anomaly3d.profiles import Profile
 
 __all__ = [
     "BTF",
+    "ST3D",
     "AnomalyMethod",
     "BTFConfig",
     "CategoryRun",
@@ -42,6 +45,7 @@ __all__ = [
     "NotFittedError",
     "PatchCore",
     "PatchCoreConfig",
+    "ST3DConfig",
     "Scores",
     "build_method",
     "display_name",

@@ -14,15 +14,17 @@ The one loop every notebook and report job runs, so that every number in every t
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from anomaly3d.data.sample import Sample
+from anomaly3d.data.sample import DataError, Sample
 from anomaly3d.data.sources import DataSource
-from anomaly3d.methods.base import AnomalyMethod, Scores
+from anomaly3d.methods.base import AnomalyMethod, Scores, load_method
 from anomaly3d.metrics import EvaluationResult, evaluate_category
 from anomaly3d.metrics.maps import point_scores_to_map
 from anomaly3d.runtime import progress as progress_bar
@@ -45,6 +47,7 @@ class CategoryRun:
         labels: their object labels.
         scores: the method's :class:`Scores` per test sample (kept when ``keep_scores``).
         fit_seconds, score_seconds: wall times of ``fit`` and of scoring the whole test split.
+        method: the fitted method (the one loaded from ``checkpoint`` when that was used).
     """
 
     result: EvaluationResult
@@ -53,10 +56,36 @@ class CategoryRun:
     scores: list[Scores] = field(default_factory=list)
     fit_seconds: float = 0.0
     score_seconds: float = 0.0
+    method: AnomalyMethod | None = None
 
 
 def _point_labels(s: Sample) -> np.ndarray:
     return s.point_labels if s.point_labels is not None else np.full(s.num_points, s.label, np.uint8)
+
+
+def _load_checkpoint(method: AnomalyMethod, path: str | os.PathLike[str]) -> AnomalyMethod | None:
+    """The saved method at ``path`` if it is the same method with the same config, else ``None`` (refit)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        saved = load_method(path, device=method.device)
+    except ValueError:
+        return None  # corrupt or foreign file: refit and overwrite it
+    if type(saved) is not type(method) or saved.config != method.config:
+        return None
+    return saved
+
+
+def _validation_split(method: AnomalyMethod, source: DataSource, category: str, options: dict) -> list | None:
+    """The category's validation split for methods that select checkpoints on it (``uses_validation``), when the
+    dataset has one (MVTec 3D-AD does; Real3D-AD and Anomaly-ShapeNet do not)."""
+    if not getattr(method, "uses_validation", False):
+        return None
+    try:
+        samples = list(source.load(category, "validation", **options))
+    except (ValueError, DataError):
+        return None
+    return samples or None
 
 
 def evaluate_method(
@@ -69,6 +98,8 @@ def evaluate_method(
     keep_scores: bool = False,
     progress: bool = True,
     on_sample: Callable[[Sample, Scores], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    retrain: bool = False,
 ) -> CategoryRun:
     """Fit ``method`` on ``category``'s train split of ``source``, score the test split, evaluate.
 
@@ -80,6 +111,10 @@ def evaluate_method(
         keep_scores: keep every sample's :class:`Scores` in the returned run (memory: one float per point).
         progress: show a progress bar (also switched off by ``$ANOMALY3D_PROGRESS=0``).
         on_sample: called with each test sample and its scores (e.g. to keep a figure's sample).
+        checkpoint: a file for the fitted method: when it exists (and holds the same method and config) it is
+            loaded instead of fitting again, unless ``retrain``; otherwise the method is fitted and saved there.
+            ``fit_seconds`` is then 0 for a loaded method. The method actually used is ``CategoryRun.method``.
+        retrain: fit even when ``checkpoint`` exists (and overwrite it).
 
     Raises:
         DataError: unreadable samples (from the loaders); ValueError: a method returned malformed scores.
@@ -90,8 +125,18 @@ def evaluate_method(
     name = display_name(method)
 
     t0 = time.perf_counter()
-    method.fit(train)
-    fit_seconds = time.perf_counter() - t0
+    loaded = _load_checkpoint(method, checkpoint) if (checkpoint is not None and not retrain) else None
+    if loaded is not None:
+        method = loaded
+    else:
+        validation = _validation_split(method, source, category, options)
+        if validation is not None:
+            method.fit(train, validation_samples=validation)
+        else:
+            method.fit(train)
+        if checkpoint is not None:
+            method.save(checkpoint)
+    fit_seconds = 0.0 if loaded is not None else time.perf_counter() - t0
 
     names, labels, kept = [], [], []
     obj_scores, pt_scores, pt_labels = [], [], []
@@ -143,4 +188,4 @@ def evaluate_method(
         keep_curves=True,
         extras=extras,
     )
-    return CategoryRun(result, names, labels, kept, fit_seconds, score_seconds)
+    return CategoryRun(result, names, labels, kept, fit_seconds, score_seconds, method)

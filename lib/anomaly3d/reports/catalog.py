@@ -45,11 +45,18 @@ PAPER_ISSUES: dict[str, tuple[str, int]] = {
 OUR_METHODS: dict[str, str] = {
     "BTF(Raw)": "BTF(Raw)",
     "BTF(FPFH)": "BTF(FPFH)",
+    "3D-ST64": "3D-ST64",
 }
 """A paper's method name -> the name our result files use for the same method."""
 
+LANDED = frozenset({"3d-st"})
+"""Papers whose method is implemented (their remaining artefacts need an explicit reason in NOT_PRODUCED)."""
+
+_EXPLICIT_STATUS: dict[str, str] = {
+    "3D-ST128": "not run: the report graph runs d = 64 (set d=128 in the 3d-st method settings of a profile)",
+}
+
 _PENDING: tuple[tuple[str, str, int], ...] = (
-    (r"^3D-ST", "3D-ST", 9),
     (r"^Shape-Guided", "Shape-Guided", 13),
     (r"^IMRNet$", "IMRNet", 10),
     (r"^PatchCore\(PointMAE\)$", "the Point-MAE backbone", 10),
@@ -63,6 +70,8 @@ def method_status(paper_method: str) -> str:
     """``"ours"`` when we produce ``paper_method``, else why not (a method still to come, or quoted only)."""
     if paper_method in OUR_METHODS:
         return "ours"
+    if paper_method in _EXPLICIT_STATUS:
+        return _EXPLICIT_STATUS[paper_method]
     for pattern, what, issue in _PENDING:
         if re.search(pattern, paper_method):
             return f"not yet: {what} lands with issue {issue}"
@@ -78,8 +87,30 @@ class Producer:
     note: str = ""
 
 
-PRODUCERS: dict[tuple[str, str], Producer] = {}
+PRODUCERS: dict[tuple[str, str], Producer] = {
+    ("3d-st", "table2"): Producer("3d-st", "st3d_table2.md", "Mean AU-PRO at each limit, ours beside 3D-ST64."),
+    ("3d-st", "table4"): Producer(
+        "3d-st-*", "claims.md", "One job per variant (random teacher, absolute coordinates, rotation augmentation);"
+        " the claims ledger compares each with the main run. The pretraining-dataset and feature-extractor rows"
+        " need ITODD / 3DMatch / KITTI and FCGF / PPF-FoldNet weights, which anomaly3d does not ship."
+    ),
+    ("3d-st", "figure1"): Producer("3d-st", "executed.ipynb", "Score maps beside ground truth in section 4."),
+    ("3d-st", "figure5"): Producer("3d-st", "st3d_figure5.png", "Ours and the paper's 3D-ST64 by limit."),
+    ("3d-st", "figure7"): Producer("3d-st-*", "claims.md", "The training-strategy bars, as claims (see Table 4)."),
+    ("3d-st", "figure8"): Producer("3d-st", "executed.ipynb", "Example maps in section 4 of the notebook."),
+}
 """(paper, table or figure id) -> the job output that reproduces it (ablations, sweeps, figures)."""
+
+PRODUCERS.update({
+    ("3d-st", "table3"): Producer(
+        "3d-st-sweep-*", "st3d_table3_*.md", "One job per axis: three values around the profile's setting, one"
+        " category; inference time and peak memory measured on this machine."
+    ),
+    ("3d-st", "figure6"): Producer("3d-st-sweep-*", "st3d_figure6_*.png", "AU-PRO, time and memory per axis."),
+})
+
+NOT_PRODUCED: dict[tuple[str, str], str] = {}
+"""(paper, id) -> why an artefact of a paper whose method has landed is not produced."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +144,12 @@ class Entry:
         return f"{self.paper}_{self.id}"
 
 
-def _pending_reason(paper: str) -> str:
+def _pending_reason(paper: str, artefact_id: str = "") -> str:
+    if (paper, artefact_id) in NOT_PRODUCED:
+        return NOT_PRODUCED[(paper, artefact_id)]
     name, issue = PAPER_ISSUES[paper]
+    if paper in LANDED:
+        return f"{name} has landed but this {artefact_id or 'artefact'} is not in the report graph yet"
     return f"{name} lands with issue {issue}"
 
 
@@ -128,7 +163,7 @@ def _table_entry(t: PaperTable) -> Entry:
         return Entry(**base, mode="not produced", reason="not a result: dataset statistics")
     if t.paper == "group3ad" and t.id == "table7":
         return Entry(**base, mode="not produced", reason="M3DM with IUN/IAN: M3DM is quoted only, not reimplemented")
-    return Entry(**base, mode="not produced", reason=_pending_reason(t.paper))
+    return Entry(**base, mode="not produced", reason=_pending_reason(t.paper, t.id))
 
 
 def _figure_entry(f: PaperFigure) -> Entry:
@@ -137,7 +172,7 @@ def _figure_entry(f: PaperFigure) -> Entry:
         return Entry(**base, mode="produced", producer=PRODUCERS[(f.paper, f.id)])
     if f.kind == "illustration":
         return Entry(**base, mode="not produced", reason="illustration (architecture, pipeline or data examples), not a result")
-    return Entry(**base, mode="not produced", reason=_pending_reason(f.paper))
+    return Entry(**base, mode="not produced", reason=_pending_reason(f.paper, f.id))
 
 
 def catalog(paper: str | None = None) -> list[Entry]:

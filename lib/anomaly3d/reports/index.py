@@ -99,7 +99,29 @@ def _jobs_section(reports_dir: Path, profile: str, jobs: Sequence[Job]) -> list[
     return lines
 
 
-def _papers_section(reports_dir: Path) -> list[str]:
+def _produced(reports_dir: Path, profile: str, head: str, e: Entry) -> str:
+    """A produced artefact: a table is embedded, a figure shown, anything else linked."""
+    p = e.producer
+    assert p is not None
+    if p.file == "claims.md":
+        return f"{head}: see [claims.md](claims.md) (jobs `{p.job}`). {p.note}\n"
+    paths = sorted((reports_dir / "runs" / profile).glob(f"{p.job}/{p.file}"))
+    if not paths:
+        return f"{head}: *not produced* — no `{p.job}/{p.file}` under `runs/{profile}` (the job did not finish).\n"
+    parts = [f"{head} — {p.note}\n"]
+    for path in paths:
+        rel = path.relative_to(reports_dir)
+        if path.suffix == ".md":
+            text = path.read_text()
+            parts.append(text.split("\n", 1)[-1].strip() if text.startswith("###") else text.strip())
+        elif path.suffix == ".png":
+            parts.append(f"![{e.label}]({rel})")
+        else:
+            parts.append(f"[{path.name}]({rel}) (job `{path.parent.name}`)")
+    return "\n\n".join(parts) + "\n"
+
+
+def _papers_section(reports_dir: Path, profile: str) -> list[str]:
     lines = ["\n## The papers' tables and figures\n"]
     for paper, (name, issue) in PAPER_ISSUES.items():
         entries = catalog(paper)
@@ -115,7 +137,7 @@ def _papers_section(reports_dir: Path) -> list[str]:
                 else:
                     lines.append(f"{head}: *not produced* — `tables/{e.key}.md` is missing (the run did not finish).\n")
             elif e.mode == "produced" and e.producer is not None:
-                lines.append(f"{head}: produced by job `{e.producer.job}` → `{e.producer.file}`. {e.producer.note}\n")
+                lines.append(_produced(reports_dir, profile, head, e))
             else:
                 lines.append(f"{head}: *not produced* — {e.reason}.\n")
     return lines
@@ -138,6 +160,6 @@ def write_index(reports_dir: Path, profile: str, jobs: Sequence[Job], *, seed: i
     reports_dir = Path(reports_dir)
     parts = [_HEADER.format(profile=profile, seed=seed)]
     parts += _jobs_section(reports_dir, profile, jobs)
-    parts += _papers_section(reports_dir)
+    parts += _papers_section(reports_dir, profile)
     parts += _job_tables_section(reports_dir, profile, jobs)
     return atomic_write_text(reports_dir / "README.md", "\n".join(parts) + "\n")

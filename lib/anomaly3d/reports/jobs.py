@@ -13,6 +13,7 @@ Which paper table or figure each job's numbers feed is declared in :mod:`anomaly
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,15 @@ from typing import Any
 
 from anomaly3d.profiles import get_profile
 
-__all__ = ["LIB_DIR", "REPORTS_DIR", "REPO_ROOT", "Job", "build_jobs", "code_stamp", "run_dir"]
+__all__ = ["LIB_DIR", "REPORTS_DIR", "REPO_ROOT", "Job", "build_jobs", "code_stamp", "profile_stamp", "run_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REPORTS_DIR = REPO_ROOT / "reports"
 LIB_DIR = Path(__file__).resolve().parents[1]
 
-_BASE_CODE = ("profiles.py", "runtime.py", "ops", "data", "metrics", "reports/notebook.py")
-"""Library code every job depends on (besides its own ``code``)."""
+_BASE_CODE = ("runtime.py", "ops", "data", "metrics", "reports/notebook.py")
+"""Library code every job depends on (besides its own ``code``). The profiles enter through
+:func:`profile_stamp` instead, so a change to one method's settings reruns only that method's jobs."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ class Job:
         tables: stems of the tables (``.csv`` + ``.md``) the notebook writes into its output folder.
         results: stems of the result CSVs (:func:`anomaly3d.metrics.write_results_csv`) it writes; the comparison
             tables and the claims ledger read them.
+        figures: stems of the PNG figures it writes.
         code: library paths (relative to ``lib/anomaly3d``) whose change must rerun the job.
+        methods: method names whose profile settings the job uses (their change reruns it).
     """
 
     name: str
@@ -53,7 +57,9 @@ class Job:
     seed: int = 0
     tables: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
     code: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
 
     @property
     def notebook_path(self) -> Path:
@@ -69,11 +75,19 @@ class Job:
         files = ["executed.ipynb", "result.json"]
         files += [f"{t}.{ext}" for t in self.tables for ext in ("csv", "md")]
         files += [f"{r}.csv" for r in self.results]
+        files += [f"{f}.png" for f in self.figures]
         return tuple(files)
 
 
 def run_dir(profile: str, job: str, reports_dir: Path = REPORTS_DIR) -> Path:
     return reports_dir / "runs" / profile / job
+
+
+def profile_stamp(profile: str, methods: tuple[str, ...]) -> str:
+    """Hash of the profile's data sizes and of the settings of ``methods`` (a job parameter)."""
+    d = get_profile(profile).as_dict()
+    d["methods"] = {m: d["methods"].get(m, {}) for m in sorted(methods)}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def code_stamp(paths: tuple[str, ...]) -> str:
@@ -112,8 +126,51 @@ def _baseline_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
                     tables=("baselines_btf",),
                     results=("btf_results",),
                     code=("methods/base.py", "methods/patchcore.py", "methods/btf.py", "methods/evaluation.py"),
+                    methods=("btf",),
                 )
             )
+    return jobs
+
+
+ST3D_ABLATIONS = ("random_teacher", "absolute_coordinates", "rotation_augmentation")
+"""3D-ST Table 4 variants, one job each (the claims ledger compares them with the main run)."""
+
+
+def _st3d_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
+    code = ("nn", "methods/base.py", "methods/st3d.py", "methods/evaluation.py", "data/scenes.py")
+    params = {"dataset": "mvtec3d-ad", "data_root": roots.get("mvtec3d-ad"), "modelnet_root": roots.get("modelnet10")}
+    jobs = []
+    for ablation in ("none", *ST3D_ABLATIONS):
+        main = ablation == "none"
+        jobs.append(
+            Job(
+                name="3d-st" if main else f"3d-st-{ablation.replace('_', '-')}",
+                notebook="01_3d_st",
+                title="3D-ST: teacher pretraining, student, AU-PRO (Tables 1-2, Figure 5)" if main
+                else f"3D-ST ablation (Table 4): {ablation.replace('_', ' ')}",
+                parameters={**params, "ablation": ablation},
+                seed=seed,
+                tables=("st3d_table1", "st3d_table2"),
+                results=("st3d_results",),
+                figures=("st3d_figure5",),
+                code=code,
+                methods=("3d-st",),
+            )
+        )
+    for axis in ("points", "feature_dim", "neighbors"):
+        jobs.append(
+            Job(
+                name=f"3d-st-sweep-{axis.replace('_', '-')}",
+                notebook="01_3d_st_sweep",
+                title=f"3D-ST sweep of {axis.replace('_', ' ')} (Table 3, Figure 6)",
+                parameters={"dataset": "mvtec3d-ad", "data_root": roots.get("mvtec3d-ad"), "axis": axis},
+                seed=seed,
+                tables=(f"st3d_table3_{axis}",),
+                figures=(f"st3d_figure6_{axis}",),
+                code=code,
+                methods=("3d-st",),
+            )
+        )
     return jobs
 
 
@@ -131,6 +188,7 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
             tables=("tour_dataset_summary", "tour_nn_baseline"),
         ),
         *_baseline_jobs(seed, roots),
+        *_st3d_jobs(seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):
