@@ -461,7 +461,11 @@ def sweep_settings(config: ST3DConfig, axis: str, factors: tuple[float, ...] = (
 def _inference_peak_child(method: ST3D, samples: list[Sample], out: Any) -> None:
     from anomaly3d.runtime import track_peak_memory
 
-    method.point_features(samples[0])  # warm-up: lazy imports, allocator setup
+    # warm up on a tiny cloud: lazy imports and one-time setup happen here, without leaving large freed blocks in
+    # the allocator that the measured run could reuse unseen
+    first = samples[0].points
+    tiny = Sample(first[: min(len(first), 4 * method.config.k + 8)], "warm-up", "test", "warm-up")
+    method.point_features(tiny)
     with track_peak_memory(method.device) as peak:
         for s in samples:
             method.point_features(s)
@@ -472,10 +476,11 @@ def time_and_memory(method: ST3D, samples: list[Sample], repeats: int = 2) -> tu
     """Mean seconds per sample of the teacher + student forward pass (FPS and kNN graph included) and its peak
     extra memory in MiB.
 
-    Memory is measured in a fresh (spawned) process holding only the fitted model and the samples, so memory the
-    current process's allocator already holds does not hide the peak: on the CPU the peak resident memory beyond
-    the model (Linux ``VmHWM``), on a GPU the peak tensor memory (see :func:`anomaly3d.runtime.track_peak_memory`).
-    NaN where it cannot be measured.
+    Memory is measured in a fresh (spawned) process holding only the fitted model and the samples (warmed up on a
+    tiny cloud), so memory the current process's allocator already holds does not hide the peak: on the CPU the
+    peak resident memory beyond the model (Linux ``VmHWM``; it includes allocator overhead and is a few MiB noisy),
+    on a GPU the peak tensor memory (see :func:`anomaly3d.runtime.track_peak_memory`). NaN where it cannot be
+    measured.
     """
     import multiprocessing as mp
     import time
