@@ -46,7 +46,14 @@ from anomaly3d import metrics, paper_results
 from anomaly3d.data.scenes import make_scene, object_library
 from anomaly3d.methods import build_method, evaluate_method
 from anomaly3d.nn.lfa import knn_graph, receptive_field
-from anomaly3d.reports.figures import cloud_figure, clouds_figure, use_light_plotly_renderer
+from anomaly3d.reports.figures import (
+    cloud_figure,
+    clouds_figure,
+    line_figure,
+    save_matplotlib,
+    save_plotly,
+    use_light_plotly_renderer,
+)
 from anomaly3d.reports.notebook import setup
 
 ABLATIONS = {
@@ -246,8 +253,11 @@ ax.plot(table2["limit"], table2["ours"], "o-", label=f"ours ({method.display_nam
 ax.plot(table2["limit"], table2["paper 3D-ST64"], "s--", label="paper 3D-ST64 (MVTec 3D-AD)")
 ax.set(xlabel="integration limit (FPR)", ylabel="mean AU-PRO", title="Figure 5: AU-PRO vs integration limit")
 ax.legend(fontsize=8)
-fig.savefig(run.output_dir / "st3d_figure5.png", dpi=120, bbox_inches="tight")
+save_matplotlib(fig, run.output_dir / "st3d_figure5.png")
 plt.show()
+save_plotly(line_figure(table2["limit"], {"ours": table2["ours"], "paper 3D-ST64": table2["paper 3D-ST64"]},
+                        xlabel="integration limit (FPR)", ylabel="mean AU-PRO", title="Figure 5"),
+            run.output_dir / "st3d_figure5.html", div_id="st3d-figure5")
 table2.round(3)
 
 # %% [markdown]

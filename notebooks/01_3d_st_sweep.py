@@ -34,6 +34,7 @@ import pandas as pd
 from anomaly3d import paper_results
 from anomaly3d.methods import build_method, evaluate_method
 from anomaly3d.methods.st3d import SWEEP_AXES, sweep_settings, time_and_memory
+from anomaly3d.reports.figures import line_figure, save_matplotlib, save_plotly
 from anomaly3d.reports.notebook import setup
 
 run = setup("01_3d_st_sweep", globals())
@@ -81,8 +82,11 @@ for a, col in zip(ax, ["AU-PRO@0.3", "inference s", "inference peak MiB"], stric
     a.set(xlabel=key, ylabel=col, xscale="log")
 fig.suptitle(f"Figure 6 ({axis}): ours, {'embedded' if run.uses_embedded_data else 'real'} data, one category")
 plt.tight_layout()
-fig.savefig(run.output_dir / f"st3d_figure6_{axis}.png", dpi=110, bbox_inches="tight")
+save_matplotlib(fig, run.output_dir / f"st3d_figure6_{axis}.png", dpi=110)
 plt.show()
+save_plotly(line_figure(table[key], {"AU-PRO@0.3": table["AU-PRO@0.3"]}, xlabel=key, ylabel="AU-PRO@0.3",
+                        title=f"Figure 6 ({axis})", log_x=True),
+            run.output_dir / f"st3d_figure6_{axis}.html", div_id=f"st3d-figure6-{axis.replace('_', '-')}")
 
 # %%
 run.finish(axis=axis, category=cat, values=[int(v) for v in table[key]])

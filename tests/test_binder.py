@@ -51,7 +51,7 @@ def _reachable(url: str, timeout: float = 5.0) -> bool:
     import urllib.request
 
     try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)  # noqa: S310
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout)
     except Exception:  # noqa: BLE001 - any failure means pip would stall on it too
         return False
     return True

@@ -17,7 +17,14 @@ from anomaly3d.atomic import atomic_path
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["cloud_figure", "clouds_figure", "save_plotly", "use_light_plotly_renderer"]
+__all__ = [
+    "cloud_figure",
+    "clouds_figure",
+    "line_figure",
+    "save_matplotlib",
+    "save_plotly",
+    "use_light_plotly_renderer",
+]
 
 GT_COLOUR = "#d62728"
 NORMAL_COLOUR = "#9aa5b1"
@@ -44,13 +51,13 @@ def _trace(points: np.ndarray, *, values: np.ndarray | None, labels: np.ndarray 
     keep = _subsample(len(points), max_points)
     p = points[keep]
     if values is not None:
-        marker: dict[str, Any] = dict(size=size, color=np.asarray(values)[keep], colorscale=colorscale,
-                                      showscale=showscale, colorbar=dict(thickness=10, len=0.6))
+        marker: dict[str, Any] = {"size": size, "color": np.asarray(values)[keep], "colorscale": colorscale,
+                                      "showscale": showscale, "colorbar": {"thickness": 10, "len": 0.6}}
     elif labels is not None:
         lab = np.asarray(labels)[keep] > 0
-        marker = dict(size=size, color=np.where(lab, GT_COLOUR, NORMAL_COLOUR))
+        marker = {"size": size, "color": np.where(lab, GT_COLOUR, NORMAL_COLOUR)}
     else:
-        marker = dict(size=size, color=NORMAL_COLOUR)
+        marker = {"size": size, "color": NORMAL_COLOUR}
     return go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", marker=marker, name=name,
                         hoverinfo="skip")
 
@@ -84,11 +91,11 @@ def clouds_figure(clouds: Sequence[np.ndarray], *, values: Sequence[np.ndarray |
         fig.add_trace(_trace(pts, values=values[i], labels=labels[i], name=titles[i] or f"cloud {i}",
                              max_points=max_points, size=size, colorscale=colorscale,
                              showscale=values[i] is not None and i == n - 1), row=1, col=i + 1)
-    axis = dict(visible=False)
+    axis = {"visible": False}
     for i in range(n):
         fig.layout[f"scene{'' if i == 0 else i + 1}"].update(xaxis=axis, yaxis=axis, zaxis=axis,
                                                              aspectmode="data")
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=False)
     return fig
 
 
@@ -97,4 +104,27 @@ def save_plotly(fig: go.Figure, path: str | Path, *, div_id: str) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.write_html(tmp, include_plotlyjs=True, full_html=True, div_id=div_id)
+    return path
+
+
+def line_figure(x: Sequence[float], series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str, title: str = "",
+                log_x: bool = False, height: int = 360) -> go.Figure:
+    """An interactive line chart (one trace per entry of ``series``), the HTML twin of a report's PNG figure."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, y in series.items():
+        fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines+markers", name=name))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=height,
+                      margin={"l": 50, "r": 10, "t": 40, "b": 40})
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def save_matplotlib(fig: Any, path: str | Path, *, dpi: int = 120) -> Path:
+    """Save a matplotlib figure atomically (an interrupted run never leaves a truncated image)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path

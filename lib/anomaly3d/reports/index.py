@@ -115,7 +115,9 @@ def _produced(reports_dir: Path, profile: str, head: str, e: Entry) -> str:
             text = path.read_text()
             parts.append(text.split("\n", 1)[-1].strip() if text.startswith("###") else text.strip())
         elif path.suffix == ".png":
-            parts.append(f"![{e.label}]({rel})")
+            html = path.with_suffix(".html")
+            link = f" ([interactive]({rel.with_suffix('.html')}))" if html.exists() else ""
+            parts.append(f"![{e.label}]({rel}){link}")
         else:
             parts.append(f"[{path.name}]({rel}) (job `{path.parent.name}`)")
     return "\n\n".join(parts) + "\n"

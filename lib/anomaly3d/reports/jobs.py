@@ -45,7 +45,8 @@ class Job:
         tables: stems of the tables (``.csv`` + ``.md``) the notebook writes into its output folder.
         results: stems of the result CSVs (:func:`anomaly3d.metrics.write_results_csv`) it writes; the comparison
             tables and the claims ledger read them.
-        figures: stems of the PNG figures it writes.
+        figures: stems of the figures it writes, each as ``.png`` and as self-contained ``.html`` (plotly.js inlined,
+            a fixed div id; not committed: ~4 MB each).
         code: library paths (relative to ``lib/anomaly3d``) whose change must rerun the job.
         methods: method names whose profile settings the job uses (their change reruns it).
     """
@@ -75,7 +76,7 @@ class Job:
         files = ["executed.ipynb", "result.json"]
         files += [f"{t}.{ext}" for t in self.tables for ext in ("csv", "md")]
         files += [f"{r}.csv" for r in self.results]
-        files += [f"{f}.png" for f in self.figures]
+        files += [f"{f}.{ext}" for f in self.figures for ext in ("png", "html")]
         return tuple(files)
 
 

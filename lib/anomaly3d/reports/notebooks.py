@@ -89,8 +89,8 @@ def _papermill_problems(ipynb: Path, nb: Any) -> list[str]:
     seen = list(pm.inspect_notebook(str(ipynb)))
     hidden = [name for name in declared if name not in seen]
     if hidden:
-        return [f"{ipynb.name}: papermill cannot parse the parameter line(s) of {hidden}; keep comments on those "
-                "lines free of quotes and '='"]
+        return [(f"{ipynb.name}: papermill cannot parse the parameter line(s) of {hidden}; keep comments on those "
+                "lines free of quotes and '='")]
     return []
 
 
