@@ -101,8 +101,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "btf": {"n_sites": 4096},
                 # 3D-ST: 2 residual blocks (L = 4 hops), k = 16, 2048 points, a 32-scene pretraining set
                 "3d-st": {"d": 64, "n_blocks": 2, "k": 16, "n_points": 2048, "pretrain_scenes": 32,
-                          "pretrain_val_scenes": 4, "pretrain_epochs": 20, "decoder_points": 512,
-                          "fields_per_step": 16, "epochs": 60, "min_steps": 600, "objects": 24},
+                          "pretrain_val_scenes": 4, "pretrain_epochs": 15, "decoder_points": 512,
+                          "fields_per_step": 16, "epochs": 60, "min_steps": 480, "objects": 24},
             },
         ),
         "paper": Profile(
