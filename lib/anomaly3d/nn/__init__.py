@@ -1,4 +1,7 @@
-"""anomaly3d.nn: neural network building blocks in plain torch (one cloud at a time, no batch dimension).
+"""anomaly3d.nn: neural network building blocks in plain torch.
+
+3D-ST's network takes one cloud at a time (``(N, 3)``, no batch dimension); Point-MAE takes batches of equal-size
+clouds (``(B, N, 3)``).
 
 ================================  =====================================================================
 :func:`knn_graph`                 ``(N, k)`` int64 kNN indices, each point its own first neighbour
@@ -10,6 +13,8 @@
 :func:`receptive_field`           3D-ST eq. 2: indices of ``R(p)`` after ``L`` hops
 :func:`receptive_fields`          eq. 2 for several points at once (vectorised)
 :class:`ReceptiveFieldDecoder`    3D-ST decoder ``D``: ``(B, d)`` -> ``(B, m, 3)``
+:class:`PointMAE`                 Point-MAE: mini-PointNet tokens, transformer encoder/decoder, masked-patch
+                                  reconstruction (Chamfer L2); :func:`load_official_checkpoint`
 ================================  =====================================================================
 
 Layering: may import :mod:`anomaly3d.ops`; never ``anomaly3d.data``, ``anomaly3d.methods`` or
@@ -29,15 +34,19 @@ from anomaly3d.nn.lfa import (
     receptive_field,
     receptive_fields,
 )
+from anomaly3d.nn.point_mae import PointMAE, PointMAEConfig, load_official_checkpoint
 
 __all__ = [
     "LFA",
     "LocalGeometricNet",
+    "PointMAE",
+    "PointMAEConfig",
     "ReceptiveFieldDecoder",
     "ResidualBlock",
     "SharedMLP",
     "geometric_features",
     "knn_graph",
+    "load_official_checkpoint",
     "receptive_field",
     "receptive_fields",
 ]
