@@ -84,3 +84,16 @@ def test_mean_knn_distance_scale_is_3dst_eq4():
     assert ops.mean_knn_distance_scale(3 * a, k=8) == pytest.approx(3 * want_a)
     want_b = ops.mean_knn_distance_scale(b, k=8)
     assert ops.mean_knn_distance_scale([a, b], k=8) == pytest.approx((300 * want_a + 200 * want_b) / 500)
+
+
+def test_median_nn_spacing_matches_brute_force_and_counts_duplicates():
+    from anomaly3d.ops import median_nn_spacing
+
+    pts = np.random.default_rng(0).normal(size=(300, 3))
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=2)
+    np.fill_diagonal(d, np.inf)
+    assert median_nn_spacing(pts) == pytest.approx(float(np.median(d.min(axis=1))), rel=1e-12)
+    dup = np.concatenate([pts, pts])
+    assert median_nn_spacing(dup) == 0.0
+    with pytest.raises(ValueError, match="number of points"):
+        median_nn_spacing(pts[:1])

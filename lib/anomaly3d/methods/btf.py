@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from anomaly3d.data.sample import DataError, Sample
 from anomaly3d.methods.base import register_method
 from anomaly3d.methods.patchcore import FeatureSites, PatchCore, PatchCoreConfig
-from anomaly3d.ops import fpfh, fps, knn
+from anomaly3d.ops import fpfh, fps, median_nn_spacing
 
 __all__ = ["BTF", "BTF_FEATURES", "MVTEC_VOXEL_SIZE", "BTFConfig"]
 
@@ -87,11 +87,6 @@ class BTFConfig(PatchCoreConfig):
             raise ValueError(f"need 1 <= feature_grid <= image_size, got {self.feature_grid}, {self.image_size}")
 
 
-def _median_spacing(points: np.ndarray) -> float:
-    dist, _ = knn(points, k=1, exclude_self=True)
-    return float(np.median(np.asarray(dist)[:, 0]))
-
-
 @register_method
 class BTF(PatchCore):
     """BTF(Raw) / BTF(FPFH) on organized or unorganized clouds (module docstring)."""
@@ -121,7 +116,7 @@ class BTF(PatchCore):
             self.voxel_size_ = MVTEC_VOXEL_SIZE
         else:
             self.voxel_size_ = self.config.spacing_factor * float(
-                np.median([_median_spacing(s.points) for s in train_samples])
+                np.median([median_nn_spacing(s.points) for s in train_samples])
             )
 
     def point_features(self, points: np.ndarray) -> np.ndarray:

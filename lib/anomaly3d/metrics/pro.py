@@ -50,6 +50,7 @@ from scipy.spatial import cKDTree
 
 from anomaly3d.metrics._checks import as_binary_labels, as_finite_scores, warn_undefined
 from anomaly3d.metrics.names import PRO_LIMITS, au_pro_name, au_pro_point_name
+from anomaly3d.ops import median_nn_spacing
 
 __all__ = [
     "ProCurve",
@@ -274,8 +275,7 @@ def _areas(
 def _default_radius(points: np.ndarray) -> float:
     if points.shape[0] < 2:
         return 0.0
-    d, _ = cKDTree(points).query(points, k=2)
-    return 2.0 * float(np.median(d[:, 1]))
+    return 2.0 * median_nn_spacing(np.asarray(points, dtype=np.float64))
 
 
 def point_regions(points: object, labels: object, radius: float | None = None) -> tuple[np.ndarray, int]:

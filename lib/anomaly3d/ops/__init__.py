@@ -19,6 +19,7 @@
 :func:`normalize_unit_sphere` centroid to 0, farthest point at 1
 :func:`normalize_box`         bounding box to ``[-1, 1]^3``
 :func:`mean_knn_distance_scale`  3D-ST's scale ``s`` (eq. 4)
+:func:`median_nn_spacing`     median distance to the nearest other point (the cloud's spacing)
 :func:`feature_knn`           k nearest rows of a feature bank, any dimension, chunked (bounded memory)
 :func:`greedy_coreset`        PatchCore's greedy k-centre coreset of a feature bank
 ============================  =========================================================================
@@ -44,6 +45,7 @@ from anomaly3d.ops.sampling import fps
 from anomaly3d.ops.transforms import (
     apply_rotation,
     mean_knn_distance_scale,
+    median_nn_spacing,
     normalize_box,
     normalize_unit_sphere,
     random_rotation,
@@ -65,6 +67,7 @@ __all__ = [
     "knn",
     "local_pca",
     "mean_knn_distance_scale",
+    "median_nn_spacing",
     "nearest_neighbor",
     "normalize_box",
     "normalize_unit_sphere",

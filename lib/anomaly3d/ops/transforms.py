@@ -14,12 +14,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from anomaly3d.ops._backend import Array, Like, check_count, check_points, make_rng, to_torch
+from anomaly3d.ops._backend import Array, Like, check_count, check_points, make_rng, to_numpy, to_torch
 from anomaly3d.ops.neighbors import knn
 
 __all__ = [
     "apply_rotation",
     "mean_knn_distance_scale",
+    "median_nn_spacing",
     "normalize_box",
     "normalize_unit_sphere",
     "random_rotation",
@@ -219,3 +220,19 @@ def mean_knn_distance_scale(points: Array | Sequence[Array], k: int = 32, *, bac
         total += float(to_torch(dist).to(torch.float64).sum())
         count += dist.shape[0] * kk
     return total / count
+
+
+def median_nn_spacing(points: Array, *, backend: str = "auto") -> float:
+    """The median distance from a point to its nearest other point: the cloud's sampling density as a length.
+
+    Scale-free radii are multiples of it (BTF's FPFH radii on unorganized clouds, the FPFH sanity baseline of the
+    embedded benchmark, the point-cloud AU-PRO neighbourhood). A duplicate of a point counts as its nearest
+    neighbour, at distance 0.
+
+    Raises:
+        ValueError: bad points, or fewer than 2 of them.
+    """
+    c = check_points(points, "points")
+    check_count(c.shape[0], "number of points", low=2)
+    dist, _ = knn(c, None, 1, exclude_self=True, backend=backend)
+    return float(np.median(to_numpy(dist)[:, 0]))

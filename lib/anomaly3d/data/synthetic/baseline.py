@@ -20,6 +20,7 @@ import numpy as np
 
 from anomaly3d.data.registry import list_categories, load_split
 from anomaly3d.data.sample import GOOD, Sample
+from anomaly3d.ops import median_nn_spacing
 
 __all__ = ["BaselineRow", "FPFHScorer", "fpfh_baseline"]
 
@@ -36,13 +37,6 @@ class BaselineRow:
     anomalous_points: int
 
 
-def _spacing(points: np.ndarray) -> float:
-    from scipy.spatial import cKDTree
-
-    d, _ = cKDTree(points).query(points, k=2)
-    return float(np.median(d[:, 1]))
-
-
 class FPFHScorer:
     """Memory bank of training FPFHs; ``score(points)`` = distance to the nearest bank descriptor.
 
@@ -56,7 +50,7 @@ class FPFHScorer:
 
         if not train:
             raise ValueError("train is empty: the FPFH memory bank needs at least one training cloud")
-        self.spacing = _spacing(train[0])
+        self.spacing = median_nn_spacing(np.asarray(train[0], dtype=np.float64))
         self.radius_normal = normal_factor * self.spacing
         self.radius_feature = feature_factor * self.spacing
         bank = np.concatenate([self.features(p) for p in train])
