@@ -33,7 +33,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -301,16 +301,23 @@ class ST3D(AnomalyMethod):
         return name + (f" ({', '.join(variants)})" if variants else "")
 
     # -- data ----------------------------------------------------------------------------------------------
-    def _prepare(self, sample: Sample) -> tuple[np.ndarray, torch.Tensor]:
-        """FPS indices of the scored points and their coordinates divided by ``s``, as a tensor."""
+    def _scored_indices(self, sample: Sample) -> np.ndarray:
+        """FPS indices of the points 3D-ST scores (all of them when the cloud has at most ``n_points``)."""
         if sample.num_points <= self.config.k:
             raise DataError(
                 f"{sample.category}/{sample.name} has {sample.num_points} points; 3D-ST needs more than k="
                 f"{self.config.k} (lower k or use denser clouds)"
             )
-        idx = _subsample(sample.points, self.config.n_points)
-        pts = torch.from_numpy(sample.points[idx] / self.scale_).to(self.device, torch.float32)
-        return idx, pts
+        return _subsample(sample.points, self.config.n_points)
+
+    def _to_model(self, points: np.ndarray) -> torch.Tensor:
+        """Coordinates divided by the training set's scale ``s`` (eq. 4), as a tensor on the device."""
+        return torch.from_numpy(points / self.scale_).to(self.device, torch.float32)
+
+    def _prepare(self, sample: Sample) -> tuple[np.ndarray, torch.Tensor]:
+        """FPS indices of the scored points and their coordinates divided by ``s``, as a tensor."""
+        idx = self._scored_indices(sample)
+        return idx, self._to_model(sample.points[idx])
 
     def _teacher_targets(self, pts: torch.Tensor, nbrs: torch.Tensor) -> torch.Tensor:
         assert self.teacher is not None
@@ -328,18 +335,19 @@ class ST3D(AnomalyMethod):
         if not train:
             raise ValueError("3D-ST.fit got no training samples")
         self.teacher = cached_teacher(c, device=self.device)
-        subs = [s.points[_subsample(s.points, c.n_points)] for s in train]
+        subs = [s.points[self._scored_indices(s)] for s in train]
         self.scale_ = mean_knn_distance_scale(subs, k=min(c.k, min(len(p) for p in subs) - 1))  # eq. 4
         self.mu_ = self.sigma_ = None
-        prepared = [self._prepare(s)[1] for s in train]
+        prepared = [self._to_model(p) for p in subs]
         graphs = [knn_graph(p, c.k) for p in prepared]
-        feats = torch.cat([self._teacher_targets(p, g) for p, g in zip(prepared, graphs, strict=True)])
+        raw = [self._teacher_targets(p, g) for p, g in zip(prepared, graphs, strict=True)]  # not normalised yet
+        feats = torch.cat(raw)
         self.mu_ = feats.mean(dim=0)
         self.sigma_ = feats.std(dim=0).clamp_min(1e-6)
+        targets = [(f - self.mu_) / self.sigma_ for f in raw]  # eq. 5's targets, as _teacher_targets computes them
         val_prepared = [self._prepare(s)[1] for s in val]
         val_graphs = [knn_graph(p, c.k) for p in val_prepared]
         val_targets = [self._teacher_targets(p, g) for p, g in zip(val_prepared, val_graphs, strict=True)]
-        targets = [self._teacher_targets(p, g) for p, g in zip(prepared, graphs, strict=True)]
 
         torch.manual_seed(c.seed + 1)
         student = _network(c).to(self.device)
@@ -431,11 +439,6 @@ class ST3D(AnomalyMethod):
         self.mu_ = state["mu"].to(self.device)
         self.sigma_ = state["sigma"].to(self.device)
         self.history_ = list(state["history"])
-
-
-def config_summary(config: ST3DConfig) -> dict[str, Any]:
-    """The config as a plain dict (for result files and notebooks)."""
-    return asdict(config)
 
 
 SWEEP_AXES: dict[str, str] = {"points": "n_points", "feature_dim": "d", "neighbors": "k"}
