@@ -133,14 +133,14 @@ else:
 # decoder makes of its single descriptor after a few epochs (the random teacher has no decoder, so nothing to show):
 
 # %%
-from anomaly3d.methods.st3d import cached_teacher
-
-snaps = cached_teacher(method.config, device=method.device).snapshots if cfg.teacher == "pretrained" else {}
+snaps = teacher.snapshots  # saved with the method, so a re-run from checkpoints has them too
 if snaps.get("decoded"):
     clouds_figure([snaps["target"], *snaps["decoded"]],
-                  titles=[f"receptive field ({len(snaps['target'])} points)"] + [f"decoded, epoch {e}" for e in snaps["epochs"]])
+                  titles=[f"receptive field ({len(snaps['target'])} points)"] + [f"decoded, epoch {e}" for e in snaps["epochs"]]).show()
+elif cfg.teacher == "random":
+    print("random teacher: no pretraining, nothing to reconstruct")
 else:
-    print("no pretraining snapshots (random teacher)")
+    print("this checkpoint holds no pretraining snapshots; run with retrain = True to pretrain again")
 
 # %% [markdown]
 # ## 3. What the teacher sees on the anomaly data

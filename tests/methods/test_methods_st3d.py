@@ -84,6 +84,7 @@ def test_random_teacher_variant_skips_pretraining(tmp_path):
 def test_save_load_round_trip(smoke_model, tmp_path):
     path = smoke_model.save(tmp_path / "st.pt")
     again = load_method(path, device="cpu")
+    assert again.teacher.snapshots["epochs"] == smoke_model.teacher.snapshots["epochs"]  # the notebook's figure
     s = _sphere(1024, 30, defect=True)
     a, b = smoke_model.score(s), again.score(s)
     assert a.object_score == b.object_score and np.array_equal(a.point_scores, b.point_scores)

@@ -62,6 +62,8 @@ __all__ = [
 ]
 
 TEACHERS = ("pretrained", "random")
+TEACHER_CACHE_FORMAT = 2
+"""Version of what a cached teacher holds (2: with pretraining snapshots); older entries are not reused."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,13 @@ class ST3DConfig(MethodConfig):
             raise ValueError("pretrain_epochs must be >= 0 and epochs >= 1")
 
     def pretraining_key(self) -> dict[str, Any]:
-        """Every setting that changes the pretrained teacher (the cache key)."""
+        """Every setting that changes the pretrained teacher, plus the cache format (the cache key)."""
         keys = ("d", "n_blocks", "k", "absolute_coordinates", "pretrain_scenes", "pretrain_val_scenes",
                 "pretrain_epochs", "decoder_points", "fields_per_step", "pretrain_lr", "pretrain_weight_decay",
                 "objects", "modelnet_root", "seed")
         out = {k: getattr(self, k) for k in keys}
         out["pretrain_points"] = self.pretrain_points or self.n_points
+        out["cache_format"] = TEACHER_CACHE_FORMAT
         return out
 
 
@@ -420,6 +423,7 @@ class ST3D(AnomalyMethod):
             "teacher_scale": self.teacher.scale,
             "teacher_history": self.teacher.history,
             "teacher_source": self.teacher.source,
+            "teacher_snapshots": self.teacher.snapshots,
             "student": self.student.state_dict(),
             "scale": self.scale_,
             "mu": self.mu_.cpu(),
@@ -433,7 +437,7 @@ class ST3D(AnomalyMethod):
         net.load_state_dict(state["teacher"])
         student.load_state_dict(state["student"])
         self.teacher = Teacher(net.to(self.device).eval(), None, state["teacher_scale"], state["teacher_history"],
-                               state["teacher_source"])
+                               state["teacher_source"], state.get("teacher_snapshots", {}))
         self.student = student.to(self.device).eval()
         self.scale_ = float(state["scale"])
         self.mu_ = state["mu"].to(self.device)
