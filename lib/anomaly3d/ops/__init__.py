@@ -6,6 +6,9 @@
 :func:`radius_graph`          ``(E, 2)`` edges between points closer than a radius
 :func:`fps`                   farthest point sampling, deterministic (``start="first"``) or seeded
 :func:`group_knn`             Point-MAE patches: FPS centres + k nearest points, centred
+:func:`group_at`              patches of k nearest points around given centres
+:func:`sample_centers`        patch centres: random, FPS, voxel or IMRNet's geometry-aware sampling (GPS)
+:func:`rate_of_change`        IMRNet eqs. 1-5: per-point rate of change of normal and curvature
 :func:`nearest_neighbor`      per-point nearest distance with gradients
 :func:`chamfer_distance`      differentiable Chamfer distance (Point-MAE's L2 Chamfer by default)
 :func:`local_pca`             per-point covariance eigen-decomposition on kNN patches
@@ -35,10 +38,16 @@ argument.
 from __future__ import annotations
 
 from anomaly3d.ops._backend import torch_cluster_available
+from anomaly3d.ops.center_sampling import (
+    CENTER_SAMPLERS,
+    geometry_aware_sampling,
+    rate_of_change,
+    sample_centers,
+)
 from anomaly3d.ops.chamfer import chamfer_distance, nearest_neighbor
 from anomaly3d.ops.coreset import feature_knn, greedy_coreset
 from anomaly3d.ops.features import fpfh
-from anomaly3d.ops.grouping import group_knn
+from anomaly3d.ops.grouping import group_at, group_knn
 from anomaly3d.ops.neighbors import RadiusNeighbors, knn, radius_graph, radius_query
 from anomaly3d.ops.normals import curvature, estimate_normals, local_pca, orient_normals
 from anomaly3d.ops.sampling import fps
@@ -53,6 +62,7 @@ from anomaly3d.ops.transforms import (
 from anomaly3d.ops.voxels import Voxelization, voxelize
 
 __all__ = [
+    "CENTER_SAMPLERS",
     "RadiusNeighbors",
     "Voxelization",
     "apply_rotation",
@@ -62,7 +72,9 @@ __all__ = [
     "feature_knn",
     "fpfh",
     "fps",
+    "geometry_aware_sampling",
     "greedy_coreset",
+    "group_at",
     "group_knn",
     "knn",
     "local_pca",
@@ -75,6 +87,8 @@ __all__ = [
     "radius_graph",
     "radius_query",
     "random_rotation",
+    "rate_of_change",
+    "sample_centers",
     "torch_cluster_available",
     "voxelize",
 ]

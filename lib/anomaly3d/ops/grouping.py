@@ -9,7 +9,7 @@ from anomaly3d.ops._backend import Array, check_count, check_points, make_rng
 from anomaly3d.ops.neighbors import knn
 from anomaly3d.ops.sampling import fps
 
-__all__ = ["group_knn"]
+__all__ = ["group_at", "group_knn"]
 
 # the CPU libraries differ per op: "scipy" / "fpsample" both mean "the CPU library" here
 _FPS_BACKEND = {"scipy": "fpsample"}
@@ -68,3 +68,24 @@ def group_knn(
     parts = [_group_one(p[b], n_groups, k, start, rng, backend) for b in range(p.shape[0])]
     stack = torch.stack if isinstance(p, torch.Tensor) else np.stack
     return tuple(stack([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def group_at(points: Array, centers: Array, k: int, *, backend: str = "auto") -> tuple[Array, Array]:
+    """Patches of ``k`` points around given centres (any sampler's; :func:`group_knn` uses FPS).
+
+    Args:
+        points: ``(N, 3)`` cloud.
+        centers: ``(G, 3)`` patch centres (usually points of the cloud).
+        k: points per patch, ``1 <= k <= N``.
+
+    Returns:
+        ``(neighborhoods (G, k, 3), idx (G, k))`` with ``neighborhoods[g, j] = points[idx[g, j]] - centers[g]``,
+        rows sorted by distance; same kind/device as ``points``.
+    """
+    p = check_points(points, "points")
+    c = check_points(centers, "centers")
+    k = check_count(k, "k", high=p.shape[0], what="the number of points")
+    _, idx = knn(c, p, k, backend=_KNN_BACKEND.get(backend, backend))
+    if isinstance(p, torch.Tensor):
+        c = c.to(p.device, p.dtype) if isinstance(c, torch.Tensor) else torch.as_tensor(c, device=p.device)
+    return points[idx] - c[:, None, :], idx
