@@ -85,6 +85,10 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "3d-st": {"d": 16, "n_blocks": 1, "k": 8, "n_points": 512, "pretrain_scenes": 4,
                           "pretrain_val_scenes": 2, "pretrain_epochs": 2, "decoder_points": 128,
                           "fields_per_step": 4, "epochs": 5, "min_steps": 600, "objects": 12},
+                "imrnet": {"num_groups": 32, "group_size": 16, "trans_dim": 32, "encoder_depth": 2,
+                           "decoder_depth": 3, "heads": 2, "tokenizer_width": 16, "drop_path": 0.0,
+                           "pretrain_points": 512, "pretrain_objects": 12, "pretrain_epochs": 4,
+                           "pretrain_batch_size": 8, "steps": 200, "batch_size": 4, "lr": 1e-3},
             },
         ),
         "quick": Profile(
@@ -103,6 +107,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "3d-st": {"d": 64, "n_blocks": 2, "k": 16, "n_points": 2048, "pretrain_scenes": 32,
                           "pretrain_val_scenes": 4, "pretrain_epochs": 15, "decoder_points": 512,
                           "fields_per_step": 16, "epochs": 60, "min_steps": 480, "objects": 24},
+                # IMRNet: a 4+3-block, 96-wide Point-MAE on 128 x 32 patches of the 4096-point clouds
+                "imrnet": {"num_groups": 128, "group_size": 32, "trans_dim": 96, "encoder_depth": 4,
+                           "decoder_depth": 3, "heads": 4, "tokenizer_width": 64, "drop_path": 0.0,
+                           "pretrain_points": 2048, "pretrain_objects": 48, "pretrain_epochs": 40,
+                           "pretrain_batch_size": 16, "steps": 150, "batch_size": 8, "lr": 5e-4},
             },
         ),
         "paper": Profile(
@@ -117,7 +126,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             max_epochs=250,
             # BTF: every 784-cell grid of MVTec 3D-AD; 16,384 FPS sites per unorganized scan (the Real3D-AD
             # reference keeps every 100th training point instead: ~4k of a 400k-point scan)
-            methods={"btf": {"n_sites": 16384}, "3d-st": {}},  # 3D-ST: the paper's settings (ST3DConfig defaults)
+            # 3D-ST, IMRNet: the papers' settings (the config defaults)
+            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}},
         ),
     }
 )

@@ -6,6 +6,7 @@ import os
 import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -16,8 +17,10 @@ if TYPE_CHECKING:  # torch is imported lazily: `import anomaly3d` must not pay f
 T = TypeVar("T")
 
 __all__ = [
+    "CACHE_ENV",
     "PROGRESS_ENV",
     "PeakMemory",
+    "cache_root",
     "progress",
     "progress_enabled",
     "resolve_device",
@@ -27,6 +30,18 @@ __all__ = [
 
 PROGRESS_ENV = "ANOMALY3D_PROGRESS"
 """Set to ``0`` / ``false`` / ``off`` to silence every progress bar (the notebook sync and the tests do)."""
+
+
+CACHE_ENV = "ANOMALY3D_CACHE"
+"""Where generated data, pretrained teachers and backbones are cached (default ``~/.cache/anomaly3d``)."""
+
+
+def cache_root(override: str | os.PathLike[str] | None = None) -> Path:
+    """The cache folder: ``override`` when given, else ``$ANOMALY3D_CACHE``, else ``~/.cache/anomaly3d``."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "anomaly3d"
 
 
 def progress_enabled() -> bool:

@@ -6,6 +6,7 @@
 :class:`PatchCore`        memory bank + greedy coreset + nearest-feature scores (base of the banks)
 :class:`BTF`              BTF(Raw) / BTF(FPFH) (Horwitz & Hoshen 2023)
 :class:`ST3D`             3D-ST: student-teacher on a receptive-field-pretrained teacher (Bergmann & Sattlegger)
+:class:`IMRNet`           IMRNet: GPS patches + iterative Point-MAE mask reconstruction + DFC (Li et al. 2024)
 :func:`evaluate_method`   fit on a category's train split, score its test split, every metric
 ========================  ==============================================================================
 
@@ -29,6 +30,7 @@ from anomaly3d.methods.base import (
 )
 from anomaly3d.methods.btf import BTF, BTFConfig
 from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_method
+from anomaly3d.methods.imrnet import IMRNet, IMRNetConfig
 from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
 from anomaly3d.methods.st3d import ST3D, ST3DConfig
 from anomaly3d.profiles import Profile
@@ -40,6 +42,8 @@ __all__ = [
     "BTFConfig",
     "CategoryRun",
     "FeatureSites",
+    "IMRNet",
+    "IMRNetConfig",
     "MemoryBank",
     "MethodConfig",
     "NotFittedError",

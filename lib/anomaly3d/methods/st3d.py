@@ -30,11 +30,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +45,7 @@ from anomaly3d.methods.base import AnomalyMethod, MethodConfig, Scores, register
 from anomaly3d.metrics.maps import point_scores_to_map
 from anomaly3d.nn.lfa import LocalGeometricNet, ReceptiveFieldDecoder, knn_graph, receptive_fields
 from anomaly3d.ops import chamfer_distance, fps, knn, mean_knn_distance_scale, random_rotation
-from anomaly3d.runtime import progress
+from anomaly3d.runtime import cache_root, progress
 
 __all__ = [
     "ST3D",
@@ -244,18 +242,12 @@ def pretrain_teacher(config: ST3DConfig, *, device: torch.device, log: bool = Tr
     return Teacher(net.eval(), decoder.eval(), scale, history, source, snapshots)
 
 
-def _cache_root(config: ST3DConfig) -> Path:
-    if config.cache_dir:
-        return Path(config.cache_dir)
-    return Path(os.environ.get("ANOMALY3D_CACHE", Path.home() / ".cache" / "anomaly3d"))
-
-
 def cached_teacher(config: ST3DConfig, *, device: torch.device, retrain: bool = False) -> Teacher:
     """:func:`pretrain_teacher`, cached under ``cache_dir/st3d_teachers/<hash>.pt`` (written atomically)."""
     if config.teacher == "random":
         return pretrain_teacher(config, device=device)
     key = json.dumps(config.pretraining_key(), sort_keys=True, default=str)
-    path = _cache_root(config) / "st3d_teachers" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+    path = cache_root(config.cache_dir) / "st3d_teachers" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
     if path.exists() and not retrain:
         try:
             blob = torch.load(path, map_location="cpu", weights_only=False)

@@ -65,6 +65,7 @@ class PointMAEConfig:
     mask_ratio: float = 0.6
     mask_type: str = "rand"  # "rand" (random groups) | "block" (nearest groups of a random centre)
     drop_path: float = 0.1
+    tokenizer_width: int = 256  # PatchEmbed's w (Point-MAE: 256); smaller is much cheaper on a CPU
 
     def __post_init__(self) -> None:
         if self.mask_type not in ("rand", "block"):
@@ -81,27 +82,33 @@ class PointMAEConfig:
 class PatchEmbed(nn.Module):
     """Mini-PointNet tokenizer: ``(B, G, k, 3)`` centred patches -> ``(B, G, out_dim)`` tokens.
 
-    Per point: conv(3->128)-BN-ReLU-conv(128->256); max over the patch gives a global 256-vector that is
-    concatenated to every point (512); conv(512->512)-BN-ReLU-conv(512->out_dim); max over the patch.
+    Per point: linear(3->w/2)-BN-ReLU-linear(w/2->w); max over the patch gives a global w-vector that is
+    concatenated to every point (2w); linear(2w->2w)-BN-ReLU-linear(2w->out_dim); max over the patch. Point-MAE
+    uses ``w = 256`` and 1x1 convolutions, which are these per-point linear layers (written as ``Linear`` here
+    because its backward is several times faster on a CPU); batch norm statistics run over every point of every
+    patch, as ``BatchNorm1d`` on ``(B*G, C, k)`` does.
     """
 
-    def __init__(self, out_dim: int) -> None:
+    def __init__(self, out_dim: int, width: int = 256) -> None:
         super().__init__()
+        if width < 2 or width % 2:
+            raise ValueError(f"PatchEmbed width must be an even number >= 2, got {width}")
         self.out_dim = out_dim
         self.first_conv = nn.Sequential(
-            nn.Conv1d(3, 128, 1), nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Conv1d(128, 256, 1)
+            nn.Linear(3, width // 2), nn.BatchNorm1d(width // 2), nn.ReLU(inplace=True), nn.Linear(width // 2, width)
         )
         self.second_conv = nn.Sequential(
-            nn.Conv1d(512, 512, 1), nn.BatchNorm1d(512), nn.ReLU(inplace=True), nn.Conv1d(512, out_dim, 1)
+            nn.Linear(2 * width, 2 * width), nn.BatchNorm1d(2 * width), nn.ReLU(inplace=True),
+            nn.Linear(2 * width, out_dim),
         )
 
     def forward(self, patches: Tensor) -> Tensor:
         b, g, k, _ = patches.shape
-        x = patches.reshape(b * g, k, 3).transpose(1, 2)  # (BG, 3, k)
-        x = self.first_conv(x)  # (BG, 256, k)
-        glob = x.max(dim=2, keepdim=True).values
-        x = self.second_conv(torch.cat([glob.expand(-1, -1, k), x], dim=1))  # (BG, out_dim, k)
-        return x.max(dim=2).values.reshape(b, g, self.out_dim)
+        x = self.first_conv(patches.reshape(b * g * k, 3)).reshape(b * g, k, -1)  # (BG, k, w)
+        glob = x.max(dim=1, keepdim=True).values
+        x = torch.cat([glob.expand(-1, k, -1), x], dim=2).reshape(b * g * k, -1)
+        x = self.second_conv(x).reshape(b * g, k, self.out_dim)
+        return x.max(dim=1).values.reshape(b, g, self.out_dim)
 
 
 class Attention(nn.Module):
@@ -184,7 +191,7 @@ class PointMAE(nn.Module):
     def __init__(self, config: PointMAEConfig = PointMAEConfig()) -> None:
         super().__init__()
         c = self.config = config
-        self.patch_embed = PatchEmbed(c.encoder_dims)
+        self.patch_embed = PatchEmbed(c.encoder_dims, c.tokenizer_width)
         self.reduce_dim = (
             nn.Identity() if c.encoder_dims == c.trans_dim else nn.Linear(c.encoder_dims, c.trans_dim)
         )
@@ -203,7 +210,7 @@ class PointMAE(nn.Module):
 
     def _init_weights(self) -> None:
         for name, m in self.named_modules():
-            if isinstance(m, (nn.Linear, nn.Conv1d)):
+            if isinstance(m, nn.Linear):
                 if name.startswith("decoder_blocks"):
                     nn.init.xavier_uniform_(m.weight)
                 else:
@@ -268,15 +275,23 @@ class PointMAE(nn.Module):
         return (x, layers) if return_layers else x
 
     def forward(
-        self, points: Tensor, mask: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        points: Tensor | None = None,
+        mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        groups: tuple[Tensor, Tensor] | None = None,
     ) -> dict:
         """Mask, encode, decode, and score the reconstruction of the masked patches.
+
+        Either ``points`` ``(B, N, 3)`` (grouped here by FPS + kNN) or ``groups=(neighborhoods (B, G, k, 3)
+        centred, centers (B, G, 3))`` from any other sampler (e.g. :func:`anomaly3d.ops.group_at`).
 
         Returns a dict: ``loss`` (L2 Chamfer, mean over masked patches), ``pred`` / ``target`` ``(B, M, k, 3)``
         (relative to the masked centres), ``mask`` ``(B, G)``, ``centers`` ``(B, G, 3)``, ``neighborhoods``
         ``(B, G, k, 3)``, ``decoder_layers``: each decoder block's output ``(B, G, trans_dim)`` in group order.
         """
-        neighborhoods, centers = self.group(points)
+        neighborhoods, centers = self._groups(points, groups)
         if mask is None:
             mask = self.make_mask(centers, generator)
         if mask.shape != centers.shape[:2]:
@@ -309,11 +324,46 @@ class PointMAE(nn.Module):
             "decoder_layers": layers,
         }
 
-    def reconstruct(self, points: Tensor, mask: Tensor) -> Tensor:
+    def reconstruct(
+        self, points: Tensor | None = None, mask: Tensor | None = None, *, groups: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         """Predicted masked patches in absolute coordinates ``(B, M, k, 3)`` (prediction + masked centres)."""
-        out = self.forward(points, mask=mask)
+        if mask is None:
+            raise ValueError("PointMAE.reconstruct needs a mask (B, G) saying which patches to predict")
+        out = self.forward(points, mask=mask, groups=groups)
         _, hid = _split_order(out["mask"])
         return out["pred"] + _take(out["centers"], hid)[:, :, None, :]
+
+    def decoder_features(self, neighborhoods: Tensor, centers: Tensor) -> list[Tensor]:
+        """Every decoder block's output ``(B, G, trans_dim)`` for *unmasked* patches (a feature extractor).
+
+        All groups are encoded and then passed through the decoder blocks with the decoder's positional
+        embedding (no mask tokens), the way IMRNet's DFC module reads "the 1st, 2nd and 3rd layer" features of the
+        decoder for a whole cloud. Layer ``l`` of the list is block ``l + 1``'s output, before the final norm.
+        """
+        x = self.encode(neighborhoods, centers)
+        pos = self.decoder_pos_embed(centers)
+        layers = []
+        for block in self.decoder_blocks:
+            x = block(x + pos)
+            layers.append(x)
+        return layers
+
+    def _groups(self, points: Tensor | None, groups: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        if (points is None) == (groups is None):
+            raise ValueError("pass exactly one of points (B, N, 3) or groups=(neighborhoods, centers)")
+        if groups is None:
+            return self.group(points)
+        neighborhoods, centers = groups
+        k = self.config.group_size
+        if neighborhoods.ndim != 4 or neighborhoods.shape[2:] != (k, 3) or centers.shape != (
+            *neighborhoods.shape[:2], 3
+        ):
+            raise ValueError(
+                f"groups must be (neighborhoods (B, G, {k}, 3), centers (B, G, 3)), got "
+                f"{tuple(neighborhoods.shape)} and {tuple(centers.shape)}"
+            )
+        return neighborhoods, centers
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -348,13 +398,13 @@ def _to_ours(name: str) -> str | None:
 
 
 def official_state_dict(model: PointMAE) -> dict[str, Tensor]:
-    """``model``'s state dict under the official pre-training names (``increase_dim.0`` as a Conv1d weight)."""
+    """``model``'s state dict under the official pre-training names (tokenizer and head weights as Conv1d ones)."""
     back = {new: old for old, new in _OFFICIAL_PREFIXES[:10]}
     out = {}
     for name, value in model.state_dict().items():
         prefix = next(p for p in sorted(back, key=len, reverse=True) if name.startswith(p))
-        if prefix == "head." and name.endswith("weight"):
-            value = value[..., None]  # Linear (3k, C) -> Conv1d (3k, C, 1)
+        if prefix in ("head.", "patch_embed.") and name.endswith("weight") and value.ndim == 2:
+            value = value[..., None]  # Linear (out, in) -> Conv1d (out, in, 1)
         out[back[prefix] + name[len(prefix) :]] = value.detach().clone()
     return out
 
@@ -388,7 +438,8 @@ def load_official_checkpoint(model: PointMAE, path: str | os.PathLike, *, strict
     """Load an official Point-MAE checkpoint into ``model``.
 
     Reads the state dict under ``"base_model"`` or ``"model"`` (or the top level), drops ``"module."`` prefixes,
-    renames official parameters to ours (``_OFFICIAL_PREFIXES``), reshapes the Conv1d head to a Linear, loads.
+    renames official parameters to ours (``_OFFICIAL_PREFIXES``), reshapes 1x1 Conv1d weights (tokenizer, head)
+    to Linear ones, loads.
 
     Returns:
         ``{"loaded": n, "missing": [our names not in the file], "unexpected": [file names we do not use],
@@ -408,8 +459,8 @@ def load_official_checkpoint(model: PointMAE, path: str | os.PathLike, *, strict
         if new is None or new not in ours:
             unexpected.append(name)
             continue
-        if new.startswith("head.") and value.ndim == 3 and value.shape[-1] == 1:
-            value = value[..., 0]
+        if value.ndim == 3 and value.shape[-1] == 1 and ours[new].ndim == 2:
+            value = value[..., 0]  # Conv1d (out, in, 1) -> Linear (out, in)
         if value.shape != ours[new].shape:
             mismatched.append(f"{name}: file {tuple(value.shape)} vs model {tuple(ours[new].shape)}")
             continue

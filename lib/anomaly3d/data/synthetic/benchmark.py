@@ -324,9 +324,9 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 def default_cache_dir() -> Path:
     """``$ANOMALY3D_CACHE/synthetic`` if that variable is set, else ``~/.cache/anomaly3d/synthetic``."""
-    env = os.environ.get("ANOMALY3D_CACHE")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "anomaly3d"
-    return base / "synthetic"
+    from anomaly3d.runtime import cache_root
+
+    return cache_root() / "synthetic"
 
 
 def _is_current(root: Path, fmt: str, profile: str, seed: int) -> bool:
