@@ -264,7 +264,8 @@ class IMRNet(AnomalyMethod):
     @property
     def display_name(self) -> str:
         c = self.config
-        variants = [v for v, on in ((c.sampling.upper() if c.sampling != "random" else "RS", c.sampling != "gps"),
+        sampler = {"random": "RS", "fps": "FPS", "voxel": "Voxel", "gps": "GPS"}[c.sampling]  # Table 4's names
+        variants = [v for v, on in ((sampler, c.sampling != "gps"),
                                     (f"mask {c.mask_ratio:g}", c.mask_ratio != 0.4),
                                     ("no pretraining", not c.pretrain)) if on]
         return "IMRNet" + (f" ({', '.join(variants)})" if variants else "")

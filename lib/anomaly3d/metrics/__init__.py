@@ -11,6 +11,7 @@ module                        contents
                               the limit), plus ``AU-PRO-pc``, our point-cloud extension
 :mod:`~.maps`                 harmonic interpolation of sparse point scores onto the image grid (3D-ST's
                               protocol) and the sigma=4 Gaussian blur of the memory-bank methods
+:mod:`~.by_size`              O-AUROC by anomaly size (IMRNet Figure 5b: S / M / L by anomalous share)
 :mod:`~.ranking`              mean rank across methods per category (PO3AD), ties share the best rank
 :mod:`~.results`              :class:`EvaluationResult` with JSON/CSV serialization and pivot tables
 :mod:`~.evaluate`             :func:`evaluate_category`: method outputs -> one result with every metric
@@ -22,6 +23,7 @@ malformed input (NaN scores, mismatched shapes, empty input) raises ``ValueError
 """
 
 from anomaly3d.metrics._checks import MetricWarning
+from anomaly3d.metrics.by_size import SIZE_GROUPS, anomaly_size_groups, auroc_by_size
 from anomaly3d.metrics.evaluate import evaluate_category
 from anomaly3d.metrics.maps import (
     BLUR_SIGMA,
@@ -80,10 +82,12 @@ __all__ = [
     "P_AUPR_PER_SAMPLE",
     "P_AUROC",
     "P_AUROC_PER_SAMPLE",
+    "SIZE_GROUPS",
     "TIE_RULES",
     "EvaluationResult",
     "MetricWarning",
     "ProCurve",
+    "anomaly_size_groups",
     "au_pro",
     "au_pro_metrics",
     "au_pro_name",
@@ -92,6 +96,7 @@ __all__ = [
     "au_pro_points_metrics",
     "aupr",
     "auroc",
+    "auroc_by_size",
     "evaluate_category",
     "gaussian_blur",
     "harmonic_interpolation",
