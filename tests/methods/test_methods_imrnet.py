@@ -143,3 +143,12 @@ def test_bad_input_raises_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         IMRNet.from_profile("smoke", device="cpu", pretrained_checkpoint=str(tmp_path / "nope.pth")).fit(
             [_sphere(256, 0)])
+
+
+def test_a_checkpoint_from_another_version_is_a_clear_error(smoke_model, tmp_path):
+    path = smoke_model.save(tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=False)
+    del payload["state"]["scale"]  # as written before the fixed-scale normalisation
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="another version"):
+        load_method(path, device="cpu")

@@ -37,7 +37,8 @@ def test_method_status():
     assert cat.method_status("BTF(FPFH)") == "ours"
     assert cat.method_status("3D-ST64") == "ours" and "d = 64" in cat.method_status("3D-ST128")
     assert "issue 11" in cat.method_status("Group3AD")
-    assert "issue 10" in cat.method_status("PatchCore(PointMAE)")
+    assert "issue 11" in cat.method_status("PatchCore(PointMAE)")
+    assert cat.method_status("IMRNet") == "ours"
     assert "quoted" in cat.method_status("M3DM")
 
 

@@ -214,7 +214,13 @@ def load_method(path: str | os.PathLike[str], *, device: str | torch.device = "a
             "upgrade anomaly3d"
         )
     cls = method_class(payload["method"])
-    method = cls(cls.config_class(**payload["config"]), device=device)
-    method.load_state_dict(payload["state"])
+    try:
+        method = cls(cls.config_class(**payload["config"]), device=device)
+        method.load_state_dict(payload["state"])
+    except (KeyError, TypeError, RuntimeError) as exc:  # written by another version of the method
+        raise ValueError(
+            f"{path} holds a {payload['method']} saved by another version of anomaly3d ({type(exc).__name__}: {exc});"
+            " refit and save again"
+        ) from exc
     method._fitted = True
     return method

@@ -46,10 +46,11 @@ OUR_METHODS: dict[str, str] = {
     "BTF(Raw)": "BTF(Raw)",
     "BTF(FPFH)": "BTF(FPFH)",
     "3D-ST64": "3D-ST64",
+    "IMRNet": "IMRNet",
 }
 """A paper's method name -> the name our result files use for the same method."""
 
-LANDED = frozenset({"3d-st"})
+LANDED = frozenset({"3d-st", "imrnet"})
 """Papers whose method is implemented (their remaining artefacts need an explicit reason in NOT_PRODUCED)."""
 
 _EXPLICIT_STATUS: dict[str, str] = {
@@ -58,8 +59,7 @@ _EXPLICIT_STATUS: dict[str, str] = {
 
 _PENDING: tuple[tuple[str, str, int], ...] = (
     (r"^Shape-Guided", "Shape-Guided", 13),
-    (r"^IMRNet$", "IMRNet", 10),
-    (r"^PatchCore\(PointMAE\)$", "the Point-MAE backbone", 10),
+    (r"^PatchCore\(PointMAE\)$", "a PatchCore bank of Point-MAE features (with Reg3D-AD)", 11),
     (r"^Reg3D-AD$", "Reg3D-AD", 11),
     (r"^Group3AD$", "Group3AD", 11),
     (r"^PO3AD", "PO3AD", 12),
@@ -107,6 +107,19 @@ PRODUCERS.update({
         " category; inference time and peak memory measured on this machine."
     ),
     ("3d-st", "figure6"): Producer("3d-st-sweep-*", "st3d_figure6_*.png", "AU-PRO, time and memory per axis."),
+})
+
+PRODUCERS.update({
+    ("imrnet", "table4"): Producer(
+        "imrnet-sampling-*", "claims.md", "One job per sampler (random, FPS, voxel) beside the GPS main run; the"
+        " claims ledger compares I-AUROC and P-AUROC with the paper's Table 4."
+    ),
+    ("imrnet", "figure4"): Producer("imrnet", "executed.ipynb", "Point, feature and fused score maps beside ground"
+                                    " truth in section 6 of the notebook."),
+    ("imrnet", "figure5"): Producer("imrnet-mask-ratio", "imrnet_figure5.png", "O-AUROC by masking ratio, overall"
+                                    " and by anomaly size (terciles of the anomalous share of points)."),
+    ("imrnet", "figure6"): Producer("imrnet", "imrnet_figure6.png", "Per-dimension standard deviation of the fused"
+                                    " features, pretrained backbone vs fine-tuned IMRNet."),
 })
 
 NOT_PRODUCED: dict[tuple[str, str], str] = {}

@@ -175,6 +175,48 @@ def _st3d_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
     return jobs
 
 
+IMRNET_SAMPLERS = ("random", "fps", "voxel")
+"""IMRNet Table 4: the samplers compared with GPS, one job each (the claims ledger compares them with the main run)."""
+
+
+def _imrnet_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
+    code = ("nn", "ops/center_sampling.py", "methods/base.py", "methods/imrnet.py", "methods/evaluation.py",
+            "data/scenes.py")
+    common = {"modelnet_root": roots.get("modelnet10")}
+    outputs = {"tables": ("imrnet_categories",), "results": ("imrnet_results",), "figures": ("imrnet_figure6",)}
+    jobs = [
+        Job(
+            name="imrnet" if dataset == "anomaly-shapenet" else f"imrnet-{dataset}",
+            notebook="03_imrnet",
+            title=f"IMRNet on {dataset} (Table {3 if dataset == 'anomaly-shapenet' else 2}, Figures 4 and 6)",
+            parameters={**common, "dataset": dataset, "data_root": roots.get(dataset), "sampling": "gps"},
+            seed=seed, code=code, methods=("imrnet",), **outputs,
+        )
+        for dataset in ("anomaly-shapenet", "real3d-ad")
+    ]
+    for sampler in IMRNET_SAMPLERS:
+        jobs.append(
+            Job(
+                name=f"imrnet-sampling-{sampler}",
+                notebook="03_imrnet",
+                title=f"IMRNet ablation (Table 4): {sampler} patch centres instead of GPS",
+                parameters={**common, "dataset": "anomaly-shapenet", "data_root": roots.get("anomaly-shapenet"),
+                            "sampling": sampler},
+                seed=seed, code=code, methods=("imrnet",), **outputs,
+            )
+        )
+    jobs.append(
+        Job(
+            name="imrnet-mask-ratio",
+            notebook="03_imrnet_mask_ratio",
+            title="IMRNet masking ratio by anomaly size (Figure 5)",
+            parameters={**common, "dataset": "anomaly-shapenet", "data_root": roots.get("anomaly-shapenet")},
+            seed=seed, code=code, methods=("imrnet",), tables=("imrnet_figure5",), figures=("imrnet_figure5",),
+        )
+    )
+    return jobs
+
+
 def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, str] | None = None) -> list[Job]:
     """All jobs for one profile and seed; ``data_roots`` maps dataset ids to real-data folders the user has."""
     get_profile(profile)  # validates the name
@@ -190,6 +232,7 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
         ),
         *_baseline_jobs(seed, roots),
         *_st3d_jobs(seed, roots),
+        *_imrnet_jobs(seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):
