@@ -232,7 +232,7 @@ paper_row = paper_t1.set_index("method")["value"]
 table1["paper 3D-ST64 (mean)"] = float(paper_row.get("3D-ST64", np.nan))
 table1["paper 3D-ST128 (mean)"] = float(paper_row.get("3D-ST128", np.nan))
 run.write_table("st3d_table1", table1, title=f"{method.display_name}: AU-PRO@0.3 per category (paper Table 1 means beside)")
-table1.round(3)  # NBVAL_CHECK_OUTPUT
+table1.round(3)  # not checked by nbval: training results vary with the CPU thread count
 
 # %% [markdown]
 # Table 2 / Figure 5: the mean AU-PRO at several integration limits, ours next to the paper's 3D-ST64.

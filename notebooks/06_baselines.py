@@ -188,7 +188,9 @@ table.loc["mean"] = table.mean()
 table.columns = [f"{metric} {method}" for metric, method in table.columns]
 table = table.reset_index()
 run.write_table("baselines_btf", table, title="BTF(Raw) and BTF(FPFH) per category")
-table.round(3)  # NBVAL_CHECK_OUTPUT
+# nbval compares this cell's output with the committed smoke run:
+# NBVAL_CHECK_OUTPUT
+table.round(3)
 
 # %% [markdown]
 # Fit and scoring times (seconds, this machine) and bank sizes:

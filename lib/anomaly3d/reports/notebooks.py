@@ -2,7 +2,8 @@
 
 Every notebook is a jupytext pair: ``notebooks/NN_name.py`` (percent format, the half you edit) and
 ``notebooks/NN_name.ipynb`` (kept in sync, committed with outputs of a smoke-profile run so that nbval has the
-reference outputs of the cells marked ``# NBVAL_CHECK_OUTPUT``).
+reference outputs of the cells holding a line ``# NBVAL_CHECK_OUTPUT``: a comment line of its own, which is
+the only form nbval recognises; a trailing comment after code is ignored).
 
 Command line::
 
