@@ -152,3 +152,14 @@ def test_a_checkpoint_from_another_version_is_a_clear_error(smoke_model, tmp_pat
     torch.save(payload, path)
     with pytest.raises(ValueError, match="another version"):
         load_method(path, device="cpu")
+
+
+def test_score_and_explain_agree_and_stacked_interpolation_matches_one_map_at_a_time(smoke_model):
+    s = _sphere(1024, 24, bulge=True)
+    ex = smoke_model.explain(s)
+    sc = smoke_model.score(s)
+    np.testing.assert_array_equal(sc.point_scores, ex["point_scores"])
+    pts = smoke_model.normalize(s)
+    centers = ex["patches"].centers.numpy()
+    np.testing.assert_array_equal(ex["point_A_p"], interpolate_to_points(pts, centers, ex["A_p"]))
+    np.testing.assert_array_equal(ex["point_A_f"], interpolate_to_points(pts, centers, ex["A_f"]))

@@ -236,11 +236,18 @@ def mask_schedule(
 
 
 def interpolate_to_points(points: np.ndarray, centers: np.ndarray, values: np.ndarray, k: int = 3) -> np.ndarray:
-    """Per-point values: the inverse-distance-weighted mean of the ``k`` nearest centres' ``values``."""
+    """Per-point values: the inverse-distance-weighted mean of the ``k`` nearest centres' ``values``.
+
+    ``values`` is ``(G,)`` or ``(G, m)`` (several maps from one neighbour search); the result is ``(N,)`` or
+    ``(N, m)`` float32.
+    """
     k = min(k, len(centers))
     dist, idx = knn(np.asarray(points, np.float32), np.asarray(centers, np.float32), k=k)
     w = 1.0 / np.maximum(np.asarray(dist, np.float64), 1e-8)
-    return ((np.asarray(values, np.float64)[np.asarray(idx)] * w).sum(axis=1) / w.sum(axis=1)).astype(np.float32)
+    v = np.asarray(values, np.float64)[np.asarray(idx)]  # (N, k) or (N, k, m)
+    if v.ndim == 3:
+        w = w[:, :, None]
+    return ((v * w).sum(axis=1) / w.sum(axis=1)).astype(np.float32)
 
 
 @register_method
@@ -321,7 +328,6 @@ class IMRNet(AnomalyMethod):
         start = self.pretrained_backbone()
         self.backbone_source = start.source
         model = copy.deepcopy(start.model).to(self.device)
-        self.scale_ = 1.0
         self.scale_ = float(np.mean([float(np.asarray(normalize_unit_sphere(s.points.astype(np.float64))[2]))
                                      for s in train]))
         clouds = [self.normalize(s) for s in train]
@@ -355,15 +361,15 @@ class IMRNet(AnomalyMethod):
         """The template (first training cloud's fused features), eq. 19's threshold and eq. 20's statistics."""
         c = self.config
         runs = [self._reconstruct_cloud(p, r) for p, r in zip(clouds, rates, strict=True)]
-        self.template_ = self.fused_features(runs[0][0].neighborhoods, runs[0][0].centers)
+        features = [self._feature_pair(pt, rec) for pt, rec in runs]
+        self.template_ = features[0][0]
         self.template_tau_ = float("inf")
         if c.template_regularization:
-            d = torch.cat([feature_knn(self.fused_features(rec.output, pt.centers), self.template_, 1)[0][:, 0]
-                           for pt, rec in runs])
+            d = torch.cat([feature_knn(f_o, self.template_, 1)[0][:, 0] for _, f_o in features])
             self.template_tau_ = float(torch.quantile(d.double(), c.template_quantile))
         a_p, a_f = [], []
-        for pt, rec in runs:
-            scores = self._raw_scores(pt, rec)
+        for (pt, rec), pair in zip(runs, features, strict=True):
+            scores = self._raw_scores(pt, rec, pair)
             a_p.append(scores["A_p"])
             a_f.append(scores["A_f"])
         ap, af = np.concatenate(a_p), np.concatenate(a_f)
@@ -400,10 +406,14 @@ class IMRNet(AnomalyMethod):
 
     # -- DFC -----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def fused_features(self, neighborhoods: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-        """Eqs. 16-17: the decoder blocks ``feature_layers`` of a cloud's patches, concatenated: ``(G, C)``."""
-        assert self.model is not None
-        layers = self.model.decoder_features(neighborhoods[None], centers[None])
+    def fused_features(
+        self, neighborhoods: torch.Tensor, centers: torch.Tensor, *, model: PointMAE | None = None
+    ) -> torch.Tensor:
+        """Eqs. 16-17: the decoder blocks ``feature_layers`` of a cloud's patches, concatenated: ``(G, C)``, by the
+        fitted model (or ``model``)."""
+        model = self.model if model is None else model
+        assert model is not None
+        layers = model.decoder_features(neighborhoods[None], centers[None])
         return torch.cat([layers[i - 1][0] for i in self.config.feature_layers], dim=1)
 
     def regularize(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -435,10 +445,18 @@ class IMRNet(AnomalyMethod):
         p_o = torch.from_numpy(rec_points[np.asarray(idx_o)])
         return np.asarray(chamfer_distance(p_i, p_o, reduction="none"), np.float64)
 
-    def _raw_scores(self, patches: Patches, reconstruction: Reconstruction) -> dict[str, np.ndarray]:
+    def _feature_pair(self, patches: Patches, reconstruction: Reconstruction) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused features of the input patches and of the reconstructed ones (before eq. 19)."""
+        return (self.fused_features(patches.neighborhoods, patches.centers),
+                self.fused_features(reconstruction.output, patches.centers))
+
+    def _raw_scores(
+        self, patches: Patches, reconstruction: Reconstruction,
+        features: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> dict[str, np.ndarray]:
         a_p = self.point_patch_scores(patches, reconstruction)
-        f_i = self.fused_features(patches.neighborhoods, patches.centers)
-        f_o, replaced = self.regularize(self.fused_features(reconstruction.output, patches.centers))
+        f_i, f_o = self._feature_pair(patches, reconstruction) if features is None else features
+        f_o, replaced = self.regularize(f_o)
         a_f = torch.linalg.vector_norm(f_i - f_o, dim=1).double().cpu().numpy()  # eq. 18, Θ = Euclidean distance
         return {"A_p": a_p, "A_f": a_f, "replaced": replaced.cpu().numpy()}
 
@@ -450,39 +468,35 @@ class IMRNet(AnomalyMethod):
         return {"both": z_p + z_f, "point": z_p, "feature": z_f}[self.config.score_terms]
 
     # -- score ---------------------------------------------------------------------------------------------
-    def explain(self, sample: Sample) -> dict[str, Any]:
-        """Everything behind a score, for figures: ``patches``, ``reconstruction`` (Algorithm 1), per-centre
-        ``A_p``, ``A_f``, ``A`` and ``replaced`` (eq. 19), and per-point ``point_A_p``, ``point_A_f``,
-        ``point_scores``."""
+    def _centre_scores(self, sample: Sample) -> tuple[np.ndarray, dict[str, Any]]:
+        """The normalised cloud, and per centre: patches, reconstruction, ``A_p``, ``A_f``, ``replaced``, ``A``."""
         self._require_fitted()
         pts = self.normalize(sample)
         patches, rec = self._reconstruct_cloud(pts)
         raw = self._raw_scores(patches, rec)
-        a = self.combine(raw["A_p"], raw["A_f"])
-        centers = patches.centers.cpu().numpy()
-        return {
-            "patches": patches, "reconstruction": rec, **raw, "A": a,
-            "point_A_p": interpolate_to_points(pts, centers, raw["A_p"]),
-            "point_A_f": interpolate_to_points(pts, centers, raw["A_f"]),
-            "point_scores": interpolate_to_points(pts, centers, a),
-        }
+        return pts, {"patches": patches, "reconstruction": rec, **raw, "A": self.combine(raw["A_p"], raw["A_f"])}
+
+    def explain(self, sample: Sample) -> dict[str, Any]:
+        """Everything behind a score, for figures: ``patches``, ``reconstruction`` (Algorithm 1), per-centre
+        ``A_p``, ``A_f``, ``A`` and ``replaced`` (eq. 19), and per-point ``point_A_p``, ``point_A_f``,
+        ``point_scores``."""
+        pts, out = self._centre_scores(sample)
+        centers = out["patches"].centers.cpu().numpy()
+        per_point = interpolate_to_points(pts, centers, np.stack([out["A_p"], out["A_f"], out["A"]], axis=1))
+        return {**out, "point_A_p": per_point[:, 0], "point_A_f": per_point[:, 1], "point_scores": per_point[:, 2]}
 
     def score(self, sample: Sample) -> Scores:
-        point_scores = self.explain(sample)["point_scores"]
+        pts, out = self._centre_scores(sample)
+        point_scores = interpolate_to_points(pts, out["patches"].centers.cpu().numpy(), out["A"])
         return Scores(float(point_scores.max()), point_scores)
 
     def group_features(self, sample: Sample, *, backbone: PointMAE | None = None) -> np.ndarray:
         """Fused decoder features ``(G, C)`` of a sample's input patches, by the fitted model or by ``backbone``
         (e.g. the pretrained one, for the paper's Figure 6)."""
         self._require_fitted()
-        model = self.model
-        if backbone is not None:
-            self.model = backbone.to(self.device).eval()
-        try:
-            pt = self.patches(self.normalize(sample), seed=self.config.seed)
-            return self.fused_features(pt.neighborhoods, pt.centers).cpu().numpy()
-        finally:
-            self.model = model
+        model = None if backbone is None else backbone.to(self.device).eval()
+        pt = self.patches(self.normalize(sample), seed=self.config.seed)
+        return self.fused_features(pt.neighborhoods, pt.centers, model=model).cpu().numpy()
 
     # -- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
