@@ -56,14 +56,13 @@ print(f"{run.data_source}; categories {', '.join(categories)}; masking ratios {r
 
 # %%
 tests = {cat: list(source.load(cat, "test")) for cat in categories}
-sizes = pd.DataFrame([{"category": cat, "sample": s.name, "defect": s.defect_type,
-                       "share": float(np.mean(s.point_labels)) if s.point_labels is not None else 0.0}
-                      for cat, samples in tests.items() for s in samples if s.label == 1])
-for cat, samples in tests.items():
-    labels = [s.label for s in samples]
-    shares = [float(np.mean(s.point_labels)) if s.label and s.point_labels is not None else 0.0 for s in samples]
-    groups = metrics.anomaly_size_groups(labels, shares)
-    sizes.loc[sizes["category"] == cat, "size"] = [g for g in groups if g]
+share_of = {cat: [float(np.mean(s.point_labels)) if s.label and s.point_labels is not None else 0.0 for s in samples]
+            for cat, samples in tests.items()}
+groups_of = {cat: metrics.anomaly_size_groups([s.label for s in samples], share_of[cat])
+             for cat, samples in tests.items()}
+sizes = pd.DataFrame([{"category": cat, "sample": s.name, "defect": s.defect_type, "share": share, "size": group}
+                      for cat, samples in tests.items()
+                      for s, share, group in zip(samples, share_of[cat], groups_of[cat], strict=True) if s.label == 1])
 fig, ax = plt.subplots(figsize=(6, 2.8))
 for g, color in zip(metrics.SIZE_GROUPS, ["tab:green", "tab:orange", "tab:red"], strict=True):
     ax.hist(sizes.loc[sizes["size"] == g, "share"], bins=12, alpha=0.7, color=color, label=g)
@@ -82,11 +81,7 @@ for ratio in ratios:
         m = build_method("imrnet", run.profile, device=run.device, seed=run.seed, mask_ratio=ratio,
                          modelnet_root=modelnet_root)
         r = evaluate_method(m, source, cat, profile=run.profile.name, seed=run.seed, keep_scores=True)
-        samples = tests[cat]
-        labels = [s.label for s in samples]
-        shares = [float(np.mean(s.point_labels)) if s.label and s.point_labels is not None else 0.0 for s in samples]
-        by_size = metrics.auroc_by_size(r.labels, [sc.object_score for sc in r.scores],
-                                        metrics.anomaly_size_groups(labels, shares))
+        by_size = metrics.auroc_by_size(r.labels, [sc.object_score for sc in r.scores], groups_of[cat])
         rows.append({"mask ratio": ratio, "category": cat, "O-AUROC": r.result.metrics["O-AUROC"],
                      "P-AUROC": r.result.metrics["P-AUROC"], **{f"O-AUROC {g}": v for g, v in by_size.items()},
                      "fit s": r.fit_seconds})
