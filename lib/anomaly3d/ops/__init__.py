@@ -16,6 +16,8 @@
 :func:`orient_normals`        orient given normals
 :func:`curvature`             IMRNet eq. 2 (or Pauly's surface variation)
 :func:`fpfh`                  FPFH descriptors through Open3D, ``(N, 33)`` float32
+:func:`register_ransac`       rigid registration: FPFH + RANSAC (+ ICP) via Open3D, Reg3D-AD's alignment
+:func:`apply_transform`       apply a (4, 4) rigid transform to a cloud
 :func:`voxelize`              grid cells with voxel <-> point maps (:class:`Voxelization`)
 :func:`random_rotation`       Haar-uniform, about an axis, or 3D-ST's per-axis Euler angles
 :func:`apply_rotation`        rotate clouds (batched)
@@ -50,6 +52,7 @@ from anomaly3d.ops.features import fpfh
 from anomaly3d.ops.grouping import group_at, group_knn
 from anomaly3d.ops.neighbors import RadiusNeighbors, knn, radius_graph, radius_query
 from anomaly3d.ops.normals import curvature, estimate_normals, local_pca, orient_normals
+from anomaly3d.ops.registration import Registration, apply_transform, register_ransac
 from anomaly3d.ops.sampling import fps
 from anomaly3d.ops.transforms import (
     apply_rotation,
@@ -64,8 +67,10 @@ from anomaly3d.ops.voxels import Voxelization, voxelize
 __all__ = [
     "CENTER_SAMPLERS",
     "RadiusNeighbors",
+    "Registration",
     "Voxelization",
     "apply_rotation",
+    "apply_transform",
     "chamfer_distance",
     "curvature",
     "estimate_normals",
@@ -88,6 +93,7 @@ __all__ = [
     "radius_query",
     "random_rotation",
     "rate_of_change",
+    "register_ransac",
     "sample_centers",
     "torch_cluster_available",
     "voxelize",
