@@ -89,6 +89,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                            "decoder_depth": 3, "heads": 2, "tokenizer_width": 16, "drop_path": 0.0,
                            "pretrain_points": 512, "pretrain_objects": 12, "pretrain_epochs": 4,
                            "pretrain_batch_size": 8, "steps": 200, "batch_size": 4, "lr": 1e-3},
+                # Reg3D-AD: IMRNet's smoke backbone (the same cache entry), small banks, a short RANSAC
+                "reg3d-ad": {"num_groups": 128, "group_size": 16, "feature_layers": (1, 2), "trans_dim": 32,
+                             "encoder_depth": 2, "decoder_depth": 3, "heads": 2, "tokenizer_width": 16,
+                             "drop_path": 0.0, "pretrain_groups": 32, "pretrain_group_size": 16,
+                             "pretrain_mask_ratio": 0.4, "pretrain_points": 512, "pretrain_objects": 12,
+                             "pretrain_epochs": 4, "pretrain_batch_size": 8, "memory_size": 1000,
+                             "ransac_iterations": 5000},
             },
         ),
         "quick": Profile(
@@ -112,6 +119,13 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                            "decoder_depth": 3, "heads": 4, "tokenizer_width": 64, "drop_path": 0.0,
                            "pretrain_points": 2048, "pretrain_objects": 48, "pretrain_epochs": 40,
                            "pretrain_batch_size": 16, "steps": 150, "batch_size": 8, "lr": 5e-4},
+                # Reg3D-AD: IMRNet's quick backbone (the same cache entry), 1024 x 32 patches, 4000-row banks
+                "reg3d-ad": {"num_groups": 1024, "group_size": 32, "feature_layers": (2, 3, 4), "trans_dim": 96,
+                             "encoder_depth": 4, "decoder_depth": 3, "heads": 4, "tokenizer_width": 64,
+                             "drop_path": 0.0, "pretrain_groups": 128, "pretrain_group_size": 32,
+                             "pretrain_mask_ratio": 0.4, "pretrain_points": 2048, "pretrain_objects": 48,
+                             "pretrain_epochs": 40, "pretrain_batch_size": 16, "memory_size": 4000,
+                             "ransac_iterations": 20000},
             },
         ),
         "paper": Profile(
@@ -127,7 +141,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             # BTF: every 784-cell grid of MVTec 3D-AD; 16,384 FPS sites per unorganized scan (the Real3D-AD
             # reference keeps every 100th training point instead: ~4k of a 400k-point scan)
             # 3D-ST, IMRNet: the papers' settings (the config defaults)
-            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}},
+            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}, "reg3d-ad": {}},
         ),
     }
 )

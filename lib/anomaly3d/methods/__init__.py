@@ -7,6 +7,7 @@
 :class:`BTF`              BTF(Raw) / BTF(FPFH) (Horwitz & Hoshen 2023)
 :class:`ST3D`             3D-ST: student-teacher on a receptive-field-pretrained teacher (Bergmann & Sattlegger)
 :class:`IMRNet`           IMRNet: GPS patches + iterative Point-MAE mask reconstruction + DFC (Li et al. 2024)
+:class:`Reg3DAD`          Reg3D-AD: registration to a template + Point-MAE and xyz memory banks (Real3D-AD)
 :func:`evaluate_method`   fit on a category's train split, score its test split, every metric
 ========================  ==============================================================================
 
@@ -32,6 +33,7 @@ from anomaly3d.methods.btf import BTF, BTFConfig
 from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_method
 from anomaly3d.methods.imrnet import IMRNet, IMRNetConfig
 from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
+from anomaly3d.methods.reg3dad import Reg3DAD, Reg3DADConfig
 from anomaly3d.methods.st3d import ST3D, ST3DConfig
 from anomaly3d.profiles import Profile
 
@@ -49,6 +51,8 @@ __all__ = [
     "NotFittedError",
     "PatchCore",
     "PatchCoreConfig",
+    "Reg3DAD",
+    "Reg3DADConfig",
     "ST3DConfig",
     "Scores",
     "build_method",

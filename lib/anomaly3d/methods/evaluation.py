@@ -143,8 +143,13 @@ def evaluate_method(
     maps, masks = [], []
     t0 = time.perf_counter()
     samples = progress_bar(test, f"{name} {category}: scoring", total=len(test)) if progress else test
-    for sample in samples:
-        scores = method.score(sample)
+    if method.normalizes_over_test_set:  # score everything first, then normalise over the split
+        raw = [(sample, method.score(sample)) for sample in samples]
+        final = method.finalize_scores([sc for _, sc in raw])
+        scored = list(zip([s for s, _ in raw], final, strict=True))
+    else:
+        scored = ((sample, method.score(sample)) for sample in samples)
+    for sample, scores in scored:
         pts = np.asarray(scores.point_scores, dtype=np.float32).reshape(-1)
         if pts.shape[0] != sample.num_points or not np.isfinite(pts).all() or not np.isfinite(scores.object_score):
             raise ValueError(
