@@ -8,6 +8,8 @@
 :func:`group_knn`             Point-MAE patches: FPS centres + k nearest points, centred
 :func:`group_at`              patches of k nearest points around given centres
 :func:`sample_centers`        patch centres: random, FPS, voxel or IMRNet's geometry-aware sampling (GPS)
+:func:`adaptive_group_centers`  Group3AD's AGCS: a share alpha of centres from high-FPFH-variation points
+:func:`fpfh_variation`        Group3AD eq. 15: summed FPFH difference to the neighbours
 :func:`rate_of_change`        IMRNet eqs. 1-5: per-point rate of change of normal and curvature
 :func:`nearest_neighbor`      per-point nearest distance with gradients
 :func:`chamfer_distance`      differentiable Chamfer distance (Point-MAE's L2 Chamfer by default)
@@ -42,6 +44,8 @@ from __future__ import annotations
 from anomaly3d.ops._backend import torch_cluster_available
 from anomaly3d.ops.center_sampling import (
     CENTER_SAMPLERS,
+    adaptive_group_centers,
+    fpfh_variation,
     geometry_aware_sampling,
     rate_of_change,
     sample_centers,
@@ -69,6 +73,7 @@ __all__ = [
     "RadiusNeighbors",
     "Registration",
     "Voxelization",
+    "adaptive_group_centers",
     "apply_rotation",
     "apply_transform",
     "chamfer_distance",
@@ -76,6 +81,7 @@ __all__ = [
     "estimate_normals",
     "feature_knn",
     "fpfh",
+    "fpfh_variation",
     "fps",
     "geometry_aware_sampling",
     "greedy_coreset",
