@@ -86,3 +86,24 @@ def test_config_checks():
         Reg3DADConfig(branches=("rgb",))
     with pytest.raises(ValueError, match="feature_layers"):
         Reg3DADConfig(encoder_depth=2, feature_layers=(4,))
+
+
+def test_group3ad_trains_the_encoder_and_finds_the_bulge(tmp_path):
+    from anomaly3d.methods import Group3AD
+
+    m = Group3AD.from_profile("smoke", device="cpu", cache_dir=str(tmp_path))
+    m.fit([_sample(0, moved=False)] + [_sample(i) for i in (1, 2, 3)])
+    phases = [h["phase"] for h in m.history_]
+    assert phases == ["IUN", "IAN"] and all(np.isfinite(h["loss"]) for h in m.history_)
+    # the encoder changed
+    from anomaly3d.methods import Reg3DAD
+
+    base = Reg3DAD.from_profile("smoke", device="cpu", cache_dir=str(tmp_path))
+    base.fit([_sample(0, moved=False)])
+    w0 = dict(base.model.named_parameters())["encoder_blocks.0.attn.qkv.weight"]
+    w1 = dict(m.model.named_parameters())["encoder_blocks.0.attn.qkv.weight"]
+    assert not np.allclose(w0.detach().numpy(), w1.detach().numpy())
+    s = _sample(20, bulge=True)
+    scores = m.score(s)
+    assert roc_auc_score(s.point_labels, scores.point_scores) > 0.8
+    assert m.display_name == "Group3AD"

@@ -170,17 +170,24 @@ class Reg3DAD(AnomalyMethod):
         return np.asarray(reg.apply(pts), np.float32)
 
     # -- features ------------------------------------------------------------------------------------------
-    def pmae_sites(self, points: np.ndarray) -> FeatureSites:
-        """Point-MAE features at ``num_groups`` FPS centres of a registered cloud."""
+    def group_centers(self, points: np.ndarray, n: int, *, training: bool) -> np.ndarray:
+        """Indices of the ``n`` patch centres of a registered cloud (FPS; Group3AD overrides it for AGCS)."""
+        return np.asarray(fps(points, n))
+
+    def pmae_sites(self, points: np.ndarray, *, training: bool = False) -> FeatureSites:
+        """Point-MAE features at ``num_groups`` centres (:meth:`group_centers`) of a registered cloud."""
         assert self.model is not None
         c = self.config
-        g = min(c.num_groups, len(points))
-        centers = points[np.asarray(fps(points, g))]
-        nbhd, _ = group_at(points, centers, min(c.group_size, len(points)))
-        nb = torch.from_numpy(np.asarray(nbhd, np.float32)).to(self.device)[None]
-        ct = torch.from_numpy(centers.astype(np.float32)).to(self.device)[None]
-        feats = self.model.encoder_features(nb, ct, c.feature_layers)[0]
+        centers = points[self.group_centers(points, min(c.num_groups, len(points)), training=training)]
+        nb, ct = self._groups(points, centers, c.group_size)
+        with torch.no_grad():
+            feats = self.model.encoder_features(nb, ct, c.feature_layers)[0]
         return FeatureSites(feats, positions=centers)
+
+    def _groups(self, points: np.ndarray, centers: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        nbhd, _ = group_at(points, centers, min(k, len(points)))
+        nb = torch.from_numpy(np.asarray(nbhd, np.float32)).to(self.device)[None]
+        return nb, torch.from_numpy(centers.astype(np.float32)).to(self.device)[None]
 
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, train_samples: Iterable[Sample]) -> Reg3DAD:
@@ -195,10 +202,11 @@ class Reg3DAD(AnomalyMethod):
         self.template_ = template - template.mean(axis=0)
         self.voxel_ = c.voxel_size or c.spacing_factor * median_nn_spacing(self.template_)
         clouds = [self.template_.astype(np.float32)] + [self.register(s) for s in train[1:]]
+        self.adapt_backbone(clouds)
         rows: dict[str, list[torch.Tensor]] = {b: [] for b in c.branches}
         for pts in clouds:
             if "pmae" in c.branches:
-                rows["pmae"].append(self.pmae_sites(pts).features)
+                rows["pmae"].append(self.pmae_sites(pts, training=True).features)
             if "xyz" in c.branches:
                 rows["xyz"].append(torch.from_numpy(pts))
         self.banks, self.scales_ = {}, {}
@@ -210,6 +218,9 @@ class Reg3DAD(AnomalyMethod):
             self.scales_[b] = float(max(d.max().item() ** 2, 1e-12))  # covering radius, squared
         self._fitted = True
         return self
+
+    def adapt_backbone(self, clouds: list[np.ndarray]) -> None:
+        """Hook between registration and the banks (Reg3D-AD keeps the pretrained backbone; Group3AD trains it)."""
 
     # -- score ---------------------------------------------------------------------------------------------
     def branch_scores(self, sample: Sample) -> dict[str, tuple[float, np.ndarray]]:

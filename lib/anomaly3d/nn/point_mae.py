@@ -274,7 +274,6 @@ class PointMAE(nn.Module):
         x = self.encoder_norm(x)
         return (x, layers) if return_layers else x
 
-    @torch.no_grad()
     def encoder_features(
         self, neighborhoods: Tensor, centers: Tensor, layers: tuple[int, ...] = (4, 8, 12), *, chunk: int = 4096
     ) -> Tensor:
@@ -282,7 +281,8 @@ class PointMAE(nn.Module):
         LayerNorm, concatenated: ``(B, G, len(layers) * trans_dim)`` (M3DM / Reg3D-AD's Point-MAE features).
 
         The tokenizer runs over ``chunk`` groups at a time (it treats groups independently in eval mode), so a
-        cloud of many thousand groups does not hold every point's hidden activations at once.
+        cloud of many thousand groups does not hold every point's hidden activations at once. Gradients flow
+        (Group3AD fine-tunes through it); wrap inference in ``torch.no_grad()``.
         """
         if not layers or min(layers) < 1 or max(layers) > len(self.encoder_blocks):
             raise ValueError(f"layers {layers} must name encoder blocks 1..{len(self.encoder_blocks)}")
