@@ -18,7 +18,7 @@
 :func:`orient_normals`        orient given normals
 :func:`curvature`             IMRNet eq. 2 (or Pauly's surface variation)
 :func:`fpfh`                  FPFH descriptors through Open3D, ``(N, 33)`` float32
-:func:`register_ransac`       rigid registration: FPFH + RANSAC (+ ICP) via Open3D, Reg3D-AD's alignment
+:func:`register_ransac`       rigid registration: FPFH + RANSAC (+ ICP), deterministic; Reg3D-AD's alignment
 :func:`apply_transform`       apply a (4, 4) rigid transform to a cloud
 :func:`voxelize`              grid cells with voxel <-> point maps (:class:`Voxelization`)
 :func:`random_rotation`       Haar-uniform, about an axis, or 3D-ST's per-axis Euler angles
