@@ -24,7 +24,7 @@ the paper's ``sigma^2`` in [0.01, 0.05] is read in Real3D-AD millimetres, where 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -112,13 +112,22 @@ class Group3AD(Reg3DAD):
                                         seed=self.config.seed)
         return np.asarray(idx)
 
+    def with_centres(self, *, alpha: float | None = None, agcs: bool = True) -> Group3AD:
+        """This fitted method with other inference-time centres: AGCS at ``alpha`` (default: the config's), or FPS
+        with ``agcs=False``. Training and the banks do not depend on them, so the copy shares the trained encoder
+        and the banks (Table 9's alpha sweep and Table 6's ablation from one fit)."""
+        self._require_fitted()
+        c = self.config
+        other = copy.copy(self)
+        other.config = replace(c, alpha=c.alpha if alpha is None else float(alpha), agcs=bool(agcs))
+        return other
+
     # -- Algorithm 1 ---------------------------------------------------------------------------------------
     def _features(self, model: torch.nn.Module, points: np.ndarray) -> torch.Tensor:
         c = self.config
         n = min(c.train_groups, len(points))
         centers = points[np.asarray(fps(points, n, start="random", seed=self._rng))]
-        nb, ct = self._groups(points, centers, c.train_group_size)
-        return model.encoder_features(nb, ct, c.feature_layers)[0]
+        return self.features_at(points, centers, model=model, group_size=c.train_group_size)
 
     def _clusters(self, feats: torch.Tensor) -> tuple[torch.Tensor, int]:
         c = self.config
