@@ -16,7 +16,7 @@ from anomaly3d.methods.group3ad_losses import (
     kmeans,
     wcss,
 )
-from anomaly3d.ops import adaptive_group_centers, fpfh, fpfh_variation
+from anomaly3d.ops import adaptive_group_centers, fpfh, fpfh_variation, voxel_fpfh_variation
 from anomaly3d.ops.center_sampling import salient_split
 
 
@@ -48,7 +48,9 @@ def test_an_iun_gradient_step_increases_the_minimum_centre_distance():
 def test_an_ian_gradient_step_shrinks_the_largest_intracluster_distance():
     x, labels = _blobs(1)
     feats = x.clone().requires_grad_(True)
+
     def max_dists(f: torch.Tensor) -> list[float]:
+        f = f.detach()
         return [float(torch.cdist(f[labels == j], f[labels == j]).max()) for j in range(3)]
 
     before = max_dists(feats)
@@ -84,6 +86,23 @@ def test_agcs_takes_a_share_alpha_of_centres_from_the_high_variation_set():
     assert high[idx[from_high]].all()
     idx0, fh0 = adaptive_group_centers(pts, 100, var, alpha=0.0, seed=0)
     assert fh0.sum() == 0 and len(np.unique(idx0)) == 100
+
+
+def test_voxel_variation_finds_the_ridged_patch_on_a_dense_scan_and_matches_full_resolution_on_a_sparse_one():
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-1, 1, (60_000, 3))
+    pts[:, 2] = 0.0
+    bump = np.linalg.norm(pts[:, :2] - 0.5, axis=1) < 0.25
+    pts[bump, 2] = 0.1 * np.cos(np.linalg.norm(pts[bump, :2] - 0.5, axis=1) * 40)
+    var = voxel_fpfh_variation(pts, 0.02, k=16)  # ~6 points per voxel
+    assert var.shape == (60_000,) and var[bump].mean() > 1.5 * var[~bump].mean()
+    # a cloud with at most one point per voxel: the voxel means are the points themselves
+    grid = np.stack(np.meshgrid(*[np.arange(12)] * 2, indexing="ij"), -1).reshape(-1, 2) * 0.1 + 0.05
+    sparse = np.c_[grid, 0.02 * np.sin(grid[:, 0] * 9)]
+    full = fpfh_variation(sparse, np.asarray(fpfh(sparse.astype(np.float32), radius_normal=0.2,
+                                                  radius_feature=0.5)), k=8)
+    np.testing.assert_allclose(voxel_fpfh_variation(sparse, 0.1, k=8), full, rtol=1e-4, atol=1e-4)
+    assert not voxel_fpfh_variation(sparse[:2], 0.1).any()
 
 
 def test_fake_anomaly_appends_a_noisy_copy_of_the_most_varied_region():

@@ -10,6 +10,7 @@
 :func:`sample_centers`        patch centres: random, FPS, voxel or IMRNet's geometry-aware sampling (GPS)
 :func:`adaptive_group_centers`  Group3AD's AGCS: a share alpha of centres from high-FPFH-variation points
 :func:`fpfh_variation`        Group3AD eq. 15: summed FPFH difference to the neighbours
+:func:`voxel_fpfh_variation`  eq. 15 on a scan's voxel means, given back to every point (bounded on big scans)
 :func:`rate_of_change`        IMRNet eqs. 1-5: per-point rate of change of normal and curvature
 :func:`nearest_neighbor`      per-point nearest distance with gradients
 :func:`chamfer_distance`      differentiable Chamfer distance (Point-MAE's L2 Chamfer by default)
@@ -49,6 +50,7 @@ from anomaly3d.ops.center_sampling import (
     geometry_aware_sampling,
     rate_of_change,
     sample_centers,
+    voxel_fpfh_variation,
 )
 from anomaly3d.ops.chamfer import chamfer_distance, nearest_neighbor
 from anomaly3d.ops.coreset import feature_knn, greedy_coreset
@@ -102,5 +104,6 @@ __all__ = [
     "register_ransac",
     "sample_centers",
     "torch_cluster_available",
+    "voxel_fpfh_variation",
     "voxelize",
 ]

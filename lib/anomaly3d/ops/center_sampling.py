@@ -34,7 +34,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from anomaly3d.ops._backend import Array, Like, check_choice, check_count, check_points, make_rng, to_numpy
+from anomaly3d.ops._backend import (
+    Array,
+    Like,
+    check_choice,
+    check_count,
+    check_points,
+    check_positive,
+    make_rng,
+    to_numpy,
+)
+from anomaly3d.ops.features import fpfh
 from anomaly3d.ops.neighbors import knn
 from anomaly3d.ops.normals import curvature, estimate_normals
 from anomaly3d.ops.sampling import fps
@@ -48,6 +58,7 @@ __all__ = [
     "rate_of_change",
     "salient_split",
     "sample_centers",
+    "voxel_fpfh_variation",
 ]
 
 CENTER_SAMPLERS = ("random", "fps", "voxel", "gps")
@@ -234,6 +245,10 @@ def sample_centers(
     return like.ints(torch.from_numpy(np.asarray(idx, dtype=np.int64)))
 
 
+_VARIATION_CHUNK = 1 << 23
+"""Feature differences held at once by :func:`fpfh_variation` (8M float64: 64 MB)."""
+
+
 def fpfh_variation(points: Array, features: Array, k: int = 16) -> np.ndarray:
     """Group3AD eq. 15: each point's summed FPFH difference to its ``k`` nearest neighbours,
     ``F_p = sum_i ||f(p) - f(N_i)||_2`` (the "local variation" of Algorithm 2).
@@ -252,7 +267,37 @@ def fpfh_variation(points: Array, features: Array, k: int = 16) -> np.ndarray:
         raise ValueError(f"features must be finite (N, D) with N = {len(p)}, got shape {f.shape}")
     k = check_count(k, "k", high=len(p) - 1, what="the number of points minus one")
     _, idx = knn(p, k=k, exclude_self=True)
-    return np.linalg.norm(f[:, None, :] - f[np.asarray(idx)], axis=2).sum(axis=1)
+    idx = np.asarray(idx)
+    out = np.empty(len(p))
+    step = max(1, _VARIATION_CHUNK // (k * f.shape[1]))  # bounded memory on scans of a million points
+    for lo in range(0, len(p), step):
+        sl = slice(lo, lo + step)
+        out[sl] = np.linalg.norm(f[sl, None, :] - f[idx[sl]], axis=2).sum(axis=1)
+    return out
+
+
+def voxel_fpfh_variation(points: Array, voxel_size: float, *, k: int = 16, normal_factor: float = 2.0,
+                         feature_factor: float = 5.0) -> np.ndarray:
+    """Eq. 15 for a scan of any size: FPFH (normals within ``normal_factor * v``, descriptors within
+    ``feature_factor * v``) and :func:`fpfh_variation` over ``k`` neighbours, computed on the means of the
+    occupied voxels of size ``v`` and given to every point from its voxel.
+
+    Group3AD leaves the resolution open. Full resolution costs ~35 s on a 500k-point scan and, with FPFH's
+    100-neighbour cap, describes a far smaller patch than ``feature_factor`` voxels on a dense scan; on a cloud no
+    denser than the voxel the two agree.
+
+    Returns:
+        ``(N,)`` float64 (NumPy); zeros when fewer than 3 voxels are occupied.
+    """
+    p = to_numpy(check_points(points, "points"), np.float64)
+    v = check_positive(voxel_size, "voxel_size")
+    grid = voxelize(p, v)
+    means = np.asarray(grid.mean(p), np.float32)
+    if len(means) < 3:
+        return np.zeros(len(p))
+    feats = fpfh(means, radius_normal=normal_factor * v, radius_feature=feature_factor * v)
+    per_voxel = fpfh_variation(means, np.asarray(feats), k=min(k, len(means) - 1))
+    return per_voxel[np.asarray(grid.point_to_voxel)]
 
 
 def adaptive_group_centers(
