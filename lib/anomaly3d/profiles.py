@@ -68,6 +68,21 @@ class Profile:
 _SMOKE_CATEGORIES = ("bottle", "gear")
 _QUICK_CATEGORIES = ("bottle", "bowl", "cup", "gear")
 
+# Reg3D-AD's backbone and bank sizes per CPU profile (shared by PatchCore(PointMAE) and Group3AD; the backbone
+# settings equal IMRNet's, so the pretrained Point-MAE cache is shared too)
+_SMOKE_REG3D: dict[str, Any] = {
+    "num_groups": 128, "group_size": 16, "feature_layers": (1, 2), "trans_dim": 32, "encoder_depth": 2,
+    "decoder_depth": 3, "heads": 2, "tokenizer_width": 16, "drop_path": 0.0, "pretrain_groups": 32,
+    "pretrain_group_size": 16, "pretrain_mask_ratio": 0.4, "pretrain_points": 512, "pretrain_objects": 12,
+    "pretrain_epochs": 4, "pretrain_batch_size": 8, "memory_size": 1000, "ransac_iterations": 5000,
+}
+_QUICK_REG3D: dict[str, Any] = {
+    "num_groups": 1024, "group_size": 32, "feature_layers": (2, 3, 4), "trans_dim": 96, "encoder_depth": 4,
+    "decoder_depth": 3, "heads": 4, "tokenizer_width": 64, "drop_path": 0.0, "pretrain_groups": 128,
+    "pretrain_group_size": 32, "pretrain_mask_ratio": 0.4, "pretrain_points": 2048, "pretrain_objects": 48,
+    "pretrain_epochs": 40, "pretrain_batch_size": 16, "memory_size": 4000, "ransac_iterations": 20000,
+}
+
 PROFILES: Mapping[str, Profile] = MappingProxyType(
     {
         "smoke": Profile(
@@ -89,6 +104,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                            "decoder_depth": 3, "heads": 2, "tokenizer_width": 16, "drop_path": 0.0,
                            "pretrain_points": 512, "pretrain_objects": 12, "pretrain_epochs": 4,
                            "pretrain_batch_size": 8, "steps": 200, "batch_size": 4, "lr": 1e-3},
+                # Reg3D-AD: IMRNet's smoke backbone (the same cache entry), small banks, a short RANSAC
+                "reg3d-ad": _SMOKE_REG3D,
+                "patchcore-pointmae": _SMOKE_REG3D,
+                "group3ad": {**_SMOKE_REG3D, "train_groups": 64, "train_group_size": 16, "epochs": 2, "lr": 1e-4,
+                             "k_max": 4},
             },
         ),
         "quick": Profile(
@@ -112,6 +132,11 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                            "decoder_depth": 3, "heads": 4, "tokenizer_width": 64, "drop_path": 0.0,
                            "pretrain_points": 2048, "pretrain_objects": 48, "pretrain_epochs": 40,
                            "pretrain_batch_size": 16, "steps": 150, "batch_size": 8, "lr": 5e-4},
+                # Reg3D-AD: IMRNet's quick backbone (the same cache entry), 1024 x 32 patches, 4000-row banks
+                "reg3d-ad": _QUICK_REG3D,
+                "patchcore-pointmae": _QUICK_REG3D,
+                "group3ad": {**_QUICK_REG3D, "train_groups": 256, "train_group_size": 32, "epochs": 10, "lr": 1e-4,
+                             "k_max": 8},
             },
         ),
         "paper": Profile(
@@ -127,7 +152,7 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             # BTF: every 784-cell grid of MVTec 3D-AD; 16,384 FPS sites per unorganized scan (the Real3D-AD
             # reference keeps every 100th training point instead: ~4k of a 400k-point scan)
             # 3D-ST, IMRNet: the papers' settings (the config defaults)
-            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}},
+            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}, "reg3d-ad": {}, "patchcore-pointmae": {}, "group3ad": {}},
         ),
     }
 )

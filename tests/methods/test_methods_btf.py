@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from anomaly3d.data.sources import open_dataset
-from anomaly3d.methods import BTF, BTFConfig, build_method, evaluate_method, load_method
+from anomaly3d.methods import BTF, BTFConfig, NotFittedError, build_method, evaluate_method, load_method
 from anomaly3d.methods.btf import MVTEC_VOXEL_SIZE
 from anomaly3d.ops import fps
 
@@ -95,6 +95,12 @@ def test_evaluate_method_gives_object_point_and_pro_metrics(mvtec):
     assert run.result.method == "BTF(Raw)" and len(run.scores) == len(run.names)
     assert run.result.extras["bank_size"] == len(m.bank)
     assert run.fit_seconds > 0 and not any("seconds" in k for k in run.result.extras)
+    # refit=False scores the fitted method as it is: same metrics, no fitting
+    again = evaluate_method(run.method, mvtec, "bottle", profile="smoke", seed=0, progress=False, refit=False)
+    assert again.fit_seconds == 0 and again.result.metrics == run.result.metrics
+    with pytest.raises(NotFittedError):
+        evaluate_method(build_method("btf", "smoke", device="cpu"), mvtec, "bottle", profile="smoke", seed=0,
+                        progress=False, refit=False)
 
 
 def test_btf_config_validation():

@@ -7,6 +7,9 @@
 :class:`BTF`              BTF(Raw) / BTF(FPFH) (Horwitz & Hoshen 2023)
 :class:`ST3D`             3D-ST: student-teacher on a receptive-field-pretrained teacher (Bergmann & Sattlegger)
 :class:`IMRNet`           IMRNet: GPS patches + iterative Point-MAE mask reconstruction + DFC (Li et al. 2024)
+:class:`Reg3DAD`          Reg3D-AD: registration to a template + Point-MAE and xyz memory banks (Real3D-AD)
+:class:`PatchCorePointMAE`  PatchCore(PointMAE): one bank of Point-MAE group features, no registration
+:class:`Group3AD`         Group3AD: Reg3D-AD banks on an encoder trained with IUN/IAN, AGCS centres (Zhu et al.)
 :func:`evaluate_method`   fit on a category's train split, score its test split, every metric
 ========================  ==============================================================================
 
@@ -30,8 +33,10 @@ from anomaly3d.methods.base import (
 )
 from anomaly3d.methods.btf import BTF, BTFConfig
 from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_method
+from anomaly3d.methods.group3ad import Group3AD, Group3ADConfig
 from anomaly3d.methods.imrnet import IMRNet, IMRNetConfig
 from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
+from anomaly3d.methods.reg3dad import PatchCorePointMAE, PatchCorePointMAEConfig, Reg3DAD, Reg3DADConfig
 from anomaly3d.methods.st3d import ST3D, ST3DConfig
 from anomaly3d.profiles import Profile
 
@@ -42,6 +47,8 @@ __all__ = [
     "BTFConfig",
     "CategoryRun",
     "FeatureSites",
+    "Group3AD",
+    "Group3ADConfig",
     "IMRNet",
     "IMRNetConfig",
     "MemoryBank",
@@ -49,6 +56,10 @@ __all__ = [
     "NotFittedError",
     "PatchCore",
     "PatchCoreConfig",
+    "PatchCorePointMAE",
+    "PatchCorePointMAEConfig",
+    "Reg3DAD",
+    "Reg3DADConfig",
     "ST3DConfig",
     "Scores",
     "build_method",

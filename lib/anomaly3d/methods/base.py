@@ -70,6 +70,9 @@ class Scores:
     object_score: float
     point_scores: np.ndarray
     anomaly_map: np.ndarray | None = None
+    branches: dict[str, tuple[float, np.ndarray]] | None = None
+    """Per-branch ``(object_score, point_scores)`` before fusion, for methods that fuse several memory banks
+    (read by :meth:`AnomalyMethod.finalize_scores`)."""
 
     def __iter__(self) -> Iterator[Any]:
         yield self.object_score
@@ -155,6 +158,15 @@ class AnomalyMethod(ABC):
     @abstractmethod
     def score(self, sample: Sample) -> Scores:
         """Score one sample: ``(object_score, point_scores)`` (+ ``anomaly_map`` for organized samples)."""
+
+    normalizes_over_test_set: ClassVar[bool] = False
+    """True for methods whose official protocol normalises scores over the whole test split (Reg3D-AD):
+    :func:`~anomaly3d.methods.evaluate_method` then passes every test sample's scores through
+    :meth:`finalize_scores` before computing metrics."""
+
+    def finalize_scores(self, scores: list[Scores]) -> list[Scores]:
+        """Scores of a whole test split after split-level normalisation (identity unless overridden)."""
+        return scores
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

@@ -100,6 +100,7 @@ def evaluate_method(
     on_sample: Callable[[Sample, Scores], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     retrain: bool = False,
+    refit: bool = True,
 ) -> CategoryRun:
     """Fit ``method`` on ``category``'s train split of ``source``, score the test split, evaluate.
 
@@ -115,20 +116,25 @@ def evaluate_method(
             loaded instead of fitting again, unless ``retrain``; otherwise the method is fitted and saved there.
             ``fit_seconds`` is then 0 for a loaded method. The method actually used is ``CategoryRun.method``.
         retrain: fit even when ``checkpoint`` exists (and overwrite it).
+        refit: ``False`` scores with ``method`` as it is: it must already be fitted on this category's train split
+            (e.g. a copy of a fitted method with another inference-time setting); ``fit_seconds`` is then 0.
 
     Raises:
-        DataError: unreadable samples (from the loaders); ValueError: a method returned malformed scores.
+        DataError: unreadable samples (from the loaders); ValueError: a method returned malformed scores;
+        NotFittedError: ``refit=False`` with an unfitted method.
     """
+    if not refit:
+        method._require_fitted()
     options = method.load_options(source.dataset)
     train = source.load(category, "train", **options)
     test = source.load(category, "test", **options)
     name = display_name(method)
 
     t0 = time.perf_counter()
-    loaded = _load_checkpoint(method, checkpoint) if (checkpoint is not None and not retrain) else None
+    loaded = _load_checkpoint(method, checkpoint) if (refit and checkpoint is not None and not retrain) else None
     if loaded is not None:
         method = loaded
-    else:
+    elif refit:
         validation = _validation_split(method, source, category, options)
         if validation is not None:
             method.fit(train, validation_samples=validation)
@@ -136,15 +142,20 @@ def evaluate_method(
             method.fit(train)
         if checkpoint is not None:
             method.save(checkpoint)
-    fit_seconds = 0.0 if loaded is not None else time.perf_counter() - t0
+    fit_seconds = time.perf_counter() - t0 if (refit and loaded is None) else 0.0
 
     names, labels, kept = [], [], []
     obj_scores, pt_scores, pt_labels = [], [], []
     maps, masks = [], []
     t0 = time.perf_counter()
     samples = progress_bar(test, f"{name} {category}: scoring", total=len(test)) if progress else test
-    for sample in samples:
-        scores = method.score(sample)
+    if method.normalizes_over_test_set:  # score everything first, then normalise over the split
+        raw = [(sample, method.score(sample)) for sample in samples]
+        final = method.finalize_scores([sc for _, sc in raw])
+        scored = list(zip([s for s, _ in raw], final, strict=True))
+    else:
+        scored = ((sample, method.score(sample)) for sample in samples)
+    for sample, scores in scored:
         pts = np.asarray(scores.point_scores, dtype=np.float32).reshape(-1)
         if pts.shape[0] != sample.num_points or not np.isfinite(pts).all() or not np.isfinite(scores.object_score):
             raise ValueError(

@@ -274,6 +274,28 @@ class PointMAE(nn.Module):
         x = self.encoder_norm(x)
         return (x, layers) if return_layers else x
 
+    def encoder_features(
+        self, neighborhoods: Tensor, centers: Tensor, layers: tuple[int, ...] = (4, 8, 12), *, chunk: int = 4096
+    ) -> Tensor:
+        """Per-group features for a memory bank: the encoder blocks ``layers`` (1-based), each through the final
+        LayerNorm, concatenated: ``(B, G, len(layers) * trans_dim)`` (M3DM / Reg3D-AD's Point-MAE features).
+
+        The tokenizer runs over ``chunk`` groups at a time (it treats groups independently in eval mode), so a
+        cloud of many thousand groups does not hold every point's hidden activations at once. Gradients flow
+        (Group3AD fine-tunes through it); wrap inference in ``torch.no_grad()``.
+        """
+        if not layers or min(layers) < 1 or max(layers) > len(self.encoder_blocks):
+            raise ValueError(f"layers {layers} must name encoder blocks 1..{len(self.encoder_blocks)}")
+        tokens = torch.cat([self.reduce_dim(self.patch_embed(neighborhoods[:, i : i + chunk]))
+                            for i in range(0, neighborhoods.shape[1], chunk)], dim=1)
+        pos = self.pos_embed(centers)
+        x, out = tokens, []
+        for i, block in enumerate(self.encoder_blocks, start=1):
+            x = block(x + pos)
+            if i in layers:
+                out.append(self.encoder_norm(x))
+        return torch.cat(out, dim=-1)
+
     def forward(
         self,
         points: Tensor | None = None,

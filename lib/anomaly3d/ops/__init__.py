@@ -8,6 +8,9 @@
 :func:`group_knn`             Point-MAE patches: FPS centres + k nearest points, centred
 :func:`group_at`              patches of k nearest points around given centres
 :func:`sample_centers`        patch centres: random, FPS, voxel or IMRNet's geometry-aware sampling (GPS)
+:func:`adaptive_group_centers`  Group3AD's AGCS: a share alpha of centres from high-FPFH-variation points
+:func:`fpfh_variation`        Group3AD eq. 15: summed FPFH difference to the neighbours
+:func:`voxel_fpfh_variation`  eq. 15 on a scan's voxel means, given back to every point (bounded on big scans)
 :func:`rate_of_change`        IMRNet eqs. 1-5: per-point rate of change of normal and curvature
 :func:`nearest_neighbor`      per-point nearest distance with gradients
 :func:`chamfer_distance`      differentiable Chamfer distance (Point-MAE's L2 Chamfer by default)
@@ -16,6 +19,8 @@
 :func:`orient_normals`        orient given normals
 :func:`curvature`             IMRNet eq. 2 (or Pauly's surface variation)
 :func:`fpfh`                  FPFH descriptors through Open3D, ``(N, 33)`` float32
+:func:`register_ransac`       rigid registration: FPFH + RANSAC (+ ICP), deterministic; Reg3D-AD's alignment
+:func:`apply_transform`       apply a (4, 4) rigid transform to a cloud
 :func:`voxelize`              grid cells with voxel <-> point maps (:class:`Voxelization`)
 :func:`random_rotation`       Haar-uniform, about an axis, or 3D-ST's per-axis Euler angles
 :func:`apply_rotation`        rotate clouds (batched)
@@ -40,9 +45,12 @@ from __future__ import annotations
 from anomaly3d.ops._backend import torch_cluster_available
 from anomaly3d.ops.center_sampling import (
     CENTER_SAMPLERS,
+    adaptive_group_centers,
+    fpfh_variation,
     geometry_aware_sampling,
     rate_of_change,
     sample_centers,
+    voxel_fpfh_variation,
 )
 from anomaly3d.ops.chamfer import chamfer_distance, nearest_neighbor
 from anomaly3d.ops.coreset import feature_knn, greedy_coreset
@@ -50,6 +58,7 @@ from anomaly3d.ops.features import fpfh
 from anomaly3d.ops.grouping import group_at, group_knn
 from anomaly3d.ops.neighbors import RadiusNeighbors, knn, radius_graph, radius_query
 from anomaly3d.ops.normals import curvature, estimate_normals, local_pca, orient_normals
+from anomaly3d.ops.registration import Registration, apply_transform, register_ransac
 from anomaly3d.ops.sampling import fps
 from anomaly3d.ops.transforms import (
     apply_rotation,
@@ -64,13 +73,17 @@ from anomaly3d.ops.voxels import Voxelization, voxelize
 __all__ = [
     "CENTER_SAMPLERS",
     "RadiusNeighbors",
+    "Registration",
     "Voxelization",
+    "adaptive_group_centers",
     "apply_rotation",
+    "apply_transform",
     "chamfer_distance",
     "curvature",
     "estimate_normals",
     "feature_knn",
     "fpfh",
+    "fpfh_variation",
     "fps",
     "geometry_aware_sampling",
     "greedy_coreset",
@@ -88,7 +101,9 @@ __all__ = [
     "radius_query",
     "random_rotation",
     "rate_of_change",
+    "register_ransac",
     "sample_centers",
     "torch_cluster_available",
+    "voxel_fpfh_variation",
     "voxelize",
 ]

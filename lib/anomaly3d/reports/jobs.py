@@ -217,6 +217,45 @@ def _imrnet_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
     return jobs
 
 
+GROUP3AD_ALPHAS = (0.1, 0.2, 0.3)
+"""Group3AD Table 9: the AGCS shares the main Group3AD job also scores (with FPS centres: Table 6's ablation)."""
+
+
+def _group3ad_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
+    code = ("nn", "methods/base.py", "methods/patchcore.py", "methods/reg3dad.py", "methods/group3ad.py",
+            "methods/group3ad_losses.py", "methods/evaluation.py")
+    common = {"modelnet_root": roots.get("modelnet10"), "alpha": 0.2}
+    outputs = {"results": ("group3ad_results",), "code": code}
+    baselines = ("group3ad", "reg3d-ad", "patchcore-pointmae")
+    return [
+        Job(
+            name="group3ad",
+            notebook="04_group3ad",
+            title="Group3AD, Reg3D-AD and PatchCore(PointMAE) on real3d-ad (Tables 1-4), AGCS vs FPS and alpha"
+                  " (Tables 6 and 9)",
+            parameters={**common, "dataset": "real3d-ad", "data_root": roots.get("real3d-ad"), "variant": "full",
+                        "alphas": list(GROUP3AD_ALPHAS)},
+            seed=seed, tables=("group3ad_categories", "group3ad_table9"), methods=baselines, **outputs,
+        ),
+        Job(
+            name="group3ad-no-iun-ian",
+            notebook="04_group3ad",
+            title="Group3AD ablation (Table 5): the pretrained encoder, no IUN/IAN training",
+            parameters={**common, "dataset": "real3d-ad", "data_root": roots.get("real3d-ad"),
+                        "variant": "no_iun_ian", "alphas": None},
+            seed=seed, tables=("group3ad_categories",), methods=("group3ad",), **outputs,
+        ),
+        Job(
+            name="group3ad-anomaly-shapenet",
+            notebook="04_group3ad",
+            title="Group3AD, Reg3D-AD and PatchCore(PointMAE) on anomaly-shapenet (Table 8)",
+            parameters={**common, "dataset": "anomaly-shapenet", "data_root": roots.get("anomaly-shapenet"),
+                        "variant": "full", "alphas": None},
+            seed=seed, tables=("group3ad_categories",), methods=baselines, **outputs,
+        ),
+    ]
+
+
 def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, str] | None = None) -> list[Job]:
     """All jobs for one profile and seed; ``data_roots`` maps dataset ids to real-data folders the user has."""
     get_profile(profile)  # validates the name
@@ -233,6 +272,7 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
         *_baseline_jobs(seed, roots),
         *_st3d_jobs(seed, roots),
         *_imrnet_jobs(seed, roots),
+        *_group3ad_jobs(seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):
