@@ -36,8 +36,9 @@ def test_catalog_covers_every_table_and_figure_of_every_paper():
 def test_method_status():
     assert cat.method_status("BTF(FPFH)") == "ours"
     assert cat.method_status("3D-ST64") == "ours" and "d = 64" in cat.method_status("3D-ST128")
-    assert "issue 11" in cat.method_status("Group3AD")
-    assert "issue 11" in cat.method_status("PatchCore(PointMAE)")
+    assert cat.method_status("Group3AD") == cat.method_status("PatchCore(PointMAE)") == "ours"
+    assert cat.method_status("Reg3D-AD") == "ours"
+    assert "issue 12" in cat.method_status("PO3AD")
     assert cat.method_status("IMRNet") == "ours"
     assert "quoted" in cat.method_status("M3DM")
 
