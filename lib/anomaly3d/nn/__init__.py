@@ -15,6 +15,9 @@ clouds (``(B, N, 3)``).
 :class:`ReceptiveFieldDecoder`    3D-ST decoder ``D``: ``(B, d)`` -> ``(B, m, 3)``
 :class:`PointMAE`                 Point-MAE: mini-PointNet tokens, transformer encoder/decoder, masked-patch
                                   reconstruction (Chamfer L2); :func:`load_official_checkpoint`
+:class:`WideResNet`               Wide-ResNet-50-2 with torchvision's parameter names (Shape-Guided's RGB expert)
+:func:`load_wide_resnet50_2`      ImageNet weights from a file or the torch hub cache, else seeded random weights
+:func:`patch_features`            layer 1 + 2 RGB patch features on the layer-2 grid (28 x 28 at 224 px)
 ================================  =====================================================================
 
 Layering: may import :mod:`anomaly3d.ops`; never ``anomaly3d.data``, ``anomaly3d.methods`` or
@@ -35,6 +38,7 @@ from anomaly3d.nn.lfa import (
     receptive_fields,
 )
 from anomaly3d.nn.point_mae import PointMAE, PointMAEConfig, load_official_checkpoint
+from anomaly3d.nn.wide_resnet import WideResNet, imagenet_normalize, load_wide_resnet50_2, patch_features
 
 __all__ = [
     "LFA",
@@ -44,9 +48,13 @@ __all__ = [
     "ReceptiveFieldDecoder",
     "ResidualBlock",
     "SharedMLP",
+    "WideResNet",
     "geometric_features",
+    "imagenet_normalize",
     "knn_graph",
     "load_official_checkpoint",
+    "load_wide_resnet50_2",
+    "patch_features",
     "receptive_field",
     "receptive_fields",
 ]

@@ -30,6 +30,8 @@
 :func:`median_nn_spacing`     median distance to the nearest other point (the cloud's spacing)
 :func:`feature_knn`           k nearest rows of a feature bank, any dimension, chunked (bounded memory)
 :func:`greedy_coreset`        PatchCore's greedy k-centre coreset of a feature bank
+:func:`omp`                   batched orthogonal matching pursuit (scikit-learn's ``sparse_encode(omp)``)
+:func:`reconstruct_from_neighbours`  Shape-Guided's k nearest bank rows + sparse coding
 ============================  =========================================================================
 
 Inputs are NumPy arrays or torch tensors of shape ``(N, 3)``; results come back in the same kind, on the
@@ -60,6 +62,7 @@ from anomaly3d.ops.neighbors import RadiusNeighbors, knn, radius_graph, radius_q
 from anomaly3d.ops.normals import curvature, estimate_normals, local_pca, orient_normals
 from anomaly3d.ops.registration import Registration, apply_transform, register_ransac
 from anomaly3d.ops.sampling import fps
+from anomaly3d.ops.sparse_coding import omp, reconstruct_from_neighbours
 from anomaly3d.ops.transforms import (
     apply_rotation,
     mean_knn_distance_scale,
@@ -96,11 +99,13 @@ __all__ = [
     "nearest_neighbor",
     "normalize_box",
     "normalize_unit_sphere",
+    "omp",
     "orient_normals",
     "radius_graph",
     "radius_query",
     "random_rotation",
     "rate_of_change",
+    "reconstruct_from_neighbours",
     "register_ransac",
     "sample_centers",
     "torch_cluster_available",
