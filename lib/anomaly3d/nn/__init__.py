@@ -15,6 +15,10 @@ clouds (``(B, N, 3)``).
 :class:`ReceptiveFieldDecoder`    3D-ST decoder ``D``: ``(B, d)`` -> ``(B, m, 3)``
 :class:`PointMAE`                 Point-MAE: mini-PointNet tokens, transformer encoder/decoder, masked-patch
                                   reconstruction (Chamfer L2); :func:`load_official_checkpoint`
+:class:`ShapeSDF`                 Shape-Guided's shape expert: PointNet patch encoder + neural implicit SDF
+                                  (:func:`train_shape_sdf`: Neural-Pull training)
+:class:`SparseUNet`               sparse voxel convolutions and a MinkUNet-style U-Net in plain torch (PO3AD);
+                                  :func:`sparse_quantize`, :func:`voxel_to_point`, :class:`SparseTensor`
 :class:`WideResNet`               Wide-ResNet-50-2 with torchvision's parameter names (Shape-Guided's RGB expert)
 :func:`load_wide_resnet50_2`      ImageNet weights from a file or the torch hub cache, else seeded random weights
 :func:`patch_features`            layer 1 + 2 RGB patch features on the layer-2 grid (28 x 28 at 224 px)
@@ -38,6 +42,15 @@ from anomaly3d.nn.lfa import (
     receptive_fields,
 )
 from anomaly3d.nn.point_mae import PointMAE, PointMAEConfig, load_official_checkpoint
+from anomaly3d.nn.shape_sdf import ShapeSDF, ShapeSDFConfig, train_shape_sdf
+from anomaly3d.nn.sparse_unet import (
+    SparseTensor,
+    SparseUNet,
+    SparseUNetConfig,
+    minkunet34c,
+    sparse_quantize,
+    voxel_to_point,
+)
 from anomaly3d.nn.wide_resnet import WideResNet, imagenet_normalize, load_wide_resnet50_2, patch_features
 
 __all__ = [
@@ -47,14 +60,23 @@ __all__ = [
     "PointMAEConfig",
     "ReceptiveFieldDecoder",
     "ResidualBlock",
+    "ShapeSDF",
+    "ShapeSDFConfig",
     "SharedMLP",
+    "SparseTensor",
+    "SparseUNet",
+    "SparseUNetConfig",
     "WideResNet",
     "geometric_features",
     "imagenet_normalize",
     "knn_graph",
     "load_official_checkpoint",
     "load_wide_resnet50_2",
+    "minkunet34c",
     "patch_features",
     "receptive_field",
     "receptive_fields",
+    "sparse_quantize",
+    "train_shape_sdf",
+    "voxel_to_point",
 ]
