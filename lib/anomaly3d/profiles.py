@@ -109,6 +109,14 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "patchcore-pointmae": _SMOKE_REG3D,
                 "group3ad": {**_SMOKE_REG3D, "train_groups": 64, "train_group_size": 16, "epochs": 2, "lr": 1e-4,
                              "k_max": 4},
+                # Shape-Guided: the 100-pixel embedded grids as they are, 64-point patches, a small shape expert
+                "shape-guided": {"image_size": None, "patch_size": 64, "overlap": 4.0, "feature_dim": 32,
+                                 "encoder_widths": (32, 64, 128), "encoder_hidden": 64, "nif_width": 64,
+                                 "nif_layers": 2, "epochs": 300, "batch_size": 16, "lr": 1e-3, "queries_per_point": 4,
+                                 "sigma_neighbour": 16},
+                # PO3AD: a two-stage sparse U-Net, 512-point clouds, a few iterations (learning needs far more)
+                "po3ad": {"backbone": "small", "width": 8, "blocks": 1, "stages": 2, "iterations": 20,
+                          "batch_size": 4, "train_points": 512, "patches": 16, "train_source": "cloud"},
             },
         ),
         "quick": Profile(
@@ -137,6 +145,14 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                 "patchcore-pointmae": _QUICK_REG3D,
                 "group3ad": {**_QUICK_REG3D, "train_groups": 256, "train_group_size": 32, "epochs": 10, "lr": 1e-4,
                              "k_max": 8},
+                # Shape-Guided: the 200-pixel embedded grids as they are, 128-point patches, a small shape expert
+                "shape-guided": {"image_size": None, "patch_size": 128, "overlap": 4.0, "feature_dim": 64,
+                                 "encoder_widths": (64, 128, 256), "encoder_hidden": 128, "nif_width": 128,
+                                 "nif_layers": 3, "epochs": 40, "batch_size": 32, "lr": 1e-3, "queries_per_point": 20,
+                                 "sigma_neighbour": 32},
+                # PO3AD: a 16-wide four-stage sparse U-Net on 2048-point clouds
+                "po3ad": {"backbone": "small", "width": 16, "blocks": 1, "stages": 4, "iterations": 300,
+                          "batch_size": 8, "train_points": 2048, "patches": 32, "train_source": "cloud"},
             },
         ),
         "paper": Profile(
@@ -152,7 +168,8 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
             # BTF: every 784-cell grid of MVTec 3D-AD; 16,384 FPS sites per unorganized scan (the Real3D-AD
             # reference keeps every 100th training point instead: ~4k of a 400k-point scan)
             # 3D-ST, IMRNet: the papers' settings (the config defaults)
-            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}, "reg3d-ad": {}, "patchcore-pointmae": {}, "group3ad": {}},
+            methods={"btf": {"n_sites": 16384}, "3d-st": {}, "imrnet": {}, "reg3d-ad": {}, "patchcore-pointmae": {}, "group3ad": {},
+                     "shape-guided": {}, "po3ad": {}},
         ),
     }
 )

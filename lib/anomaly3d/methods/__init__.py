@@ -10,6 +10,8 @@
 :class:`Reg3DAD`          Reg3D-AD: registration to a template + Point-MAE and xyz memory banks (Real3D-AD)
 :class:`PatchCorePointMAE`  PatchCore(PointMAE): one bank of Point-MAE group features, no registration
 :class:`Group3AD`         Group3AD: Reg3D-AD banks on an encoder trained with IUN/IAN, AGCS centres (Zhu et al.)
+:class:`PO3AD`            PO3AD: point offsets predicted on normal-guided pseudo anomalies (Ye et al.)
+:class:`ShapeGuided`      Shape-Guided: SDF memory of local patches guiding an RGB memory (Chu et al. 2023)
 :func:`evaluate_method`   fit on a category's train split, score its test split, every metric
 ========================  ==============================================================================
 
@@ -36,12 +38,15 @@ from anomaly3d.methods.evaluation import CategoryRun, display_name, evaluate_met
 from anomaly3d.methods.group3ad import Group3AD, Group3ADConfig
 from anomaly3d.methods.imrnet import IMRNet, IMRNetConfig
 from anomaly3d.methods.patchcore import FeatureSites, MemoryBank, PatchCore, PatchCoreConfig
+from anomaly3d.methods.po3ad import PO3AD, PO3ADConfig
 from anomaly3d.methods.reg3dad import PatchCorePointMAE, PatchCorePointMAEConfig, Reg3DAD, Reg3DADConfig
+from anomaly3d.methods.shape_guided import ShapeGuided, ShapeGuidedConfig
 from anomaly3d.methods.st3d import ST3D, ST3DConfig
 from anomaly3d.profiles import Profile
 
 __all__ = [
     "BTF",
+    "PO3AD",
     "ST3D",
     "AnomalyMethod",
     "BTFConfig",
@@ -54,6 +59,7 @@ __all__ = [
     "MemoryBank",
     "MethodConfig",
     "NotFittedError",
+    "PO3ADConfig",
     "PatchCore",
     "PatchCoreConfig",
     "PatchCorePointMAE",
@@ -62,6 +68,8 @@ __all__ = [
     "Reg3DADConfig",
     "ST3DConfig",
     "Scores",
+    "ShapeGuided",
+    "ShapeGuidedConfig",
     "build_method",
     "display_name",
     "evaluate_method",

@@ -1,0 +1,318 @@
+"""PO3AD: Norm-AS (eq. 4), the offset loss (eqs. 1-3), the scores (eqs. 5-6), the schedule, fit/score on a tiny
+config, save/load, test noise, bad input. (Whether training localises anomalies needs far longer training than a
+unit test affords; the notebook and the reports check that.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from anomaly3d.data.io import write_obj
+from anomaly3d.data.sample import DataError, Sample
+from anomaly3d.methods.base import load_method
+from anomaly3d.methods.po3ad import (
+    PO3AD,
+    OffsetNet,
+    PO3ADConfig,
+    cosine_lr,
+    grow_patches,
+    norm_as,
+    normalize_unit_ball,
+    object_score,
+    offset_loss,
+    point_scores,
+)
+
+TINY = {"backbone": "small", "width": 8, "blocks": 1, "iterations": 3, "batch_size": 2, "patches": 16}
+
+
+def _sphere_points(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(n, 3))
+    return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+def _sample(n: int = 512, seed: int = 0, *, normals: bool = True, split: str = "train") -> Sample:
+    """A slightly squashed sphere (normals exact for the sphere; near enough for Norm-AS)."""
+    p = _sphere_points(n, seed)
+    return Sample(
+        (p * [1.0, 1.0, 0.9]).astype(np.float32),
+        "sphere",
+        split,
+        f"{split}{seed}",
+        normals=p.astype(np.float32) if normals else None,
+    )
+
+
+def _draws(
+    direction: str = "normal", displaced_patches: str = "any", seeds=range(12), n: int = 512, j: int = 64
+):
+    pts = _sphere_points(n, 1)
+    for s in seeds:
+        pa = norm_as(
+            pts,
+            pts,
+            j,
+            (0.06, 0.12),
+            np.random.default_rng(s),
+            direction=direction,
+            displaced_patches=displaced_patches,
+        )
+        yield pts, pa
+
+
+# -- Norm-AS (eq. 4) --------------------------------------------------------------------------------------------
+def test_norm_as_moves_exactly_one_patch_by_at_most_beta_along_plus_or_minus_n():
+    alphas = set()
+    for pts, pa in _draws("normal"):
+        moved = np.linalg.norm(pa.offsets, axis=1) > 0
+        assert np.array_equal(pa.mask, pa.labels == pa.patch) and moved.any()
+        assert not moved[~pa.mask].any()  # one patch only
+        assert np.array_equal(pa.points[~pa.mask], pts[~pa.mask].astype(np.float32))
+        assert 0.06 <= pa.beta <= 0.12
+        dist = np.linalg.norm(pa.offsets, axis=1)
+        assert dist.max() <= pa.beta + 1e-6
+        assert dist[pa.seed] == pytest.approx(pa.beta, rel=1e-5)  # the centre moves the most, by beta
+        n = pts[moved]
+        assert np.abs(np.cross(pa.offsets[moved], n)).max() < 1e-6  # along the normal ...
+        assert (np.sign((pa.offsets[moved] * n).sum(axis=1)) == pa.alpha).all()  # ... on the side alpha says
+        alphas.add(pa.alpha)
+        # O^gt = P_hat - P (paper Sec. 3.1.1 and official code): the displacement Norm-AS applied
+        np.testing.assert_allclose(pa.offsets, pa.points - pts.astype(np.float32), atol=1e-6)
+    assert alphas == {-1, 1}
+
+
+def test_abs_normal_moves_one_patch_along_plus_or_minus_abs_n():
+    for pts, pa in _draws("abs_normal"):
+        moved = np.linalg.norm(pa.offsets, axis=1) > 0
+        assert not moved[~pa.mask].any()
+        assert np.linalg.norm(pa.offsets, axis=1).max() <= pa.beta + 1e-6
+        a = np.abs(pts[moved])
+        assert np.abs(np.cross(pa.offsets[moved], a)).max() < 1e-6
+        assert (np.sign(pa.offsets[moved]) * pa.alpha >= 0).all()  # every component on the side of alpha
+
+
+def test_random_direction_moves_one_patch_rigidly_along_one_direction_by_at_most_beta():
+    for _, pa in _draws("random"):
+        moved = np.linalg.norm(pa.offsets, axis=1) > 0
+        assert not moved[~pa.mask].any()
+        assert np.linalg.norm(pa.offsets, axis=1).max() <= pa.beta + 1e-6
+        unit = pa.offsets[moved] / np.linalg.norm(pa.offsets[moved], axis=1, keepdims=True)
+        np.testing.assert_allclose(unit, np.broadcast_to(unit[0], unit.shape), atol=1e-5)
+
+
+def test_first_half_displaces_only_the_first_half_of_the_patches_grown():
+    assert {pa.patch for _, pa in _draws(displaced_patches="first_half", seeds=range(40))} <= set(range(32))
+    assert max(pa.patch for _, pa in _draws(seeds=range(40))) >= 32
+
+
+def test_orient_patch_makes_unoriented_normals_agree_within_a_compact_patch():
+    pts = _sphere_points(512, 2)
+    flip = np.where(np.random.default_rng(0).random(512) < 0.5, -1.0, 1.0)[:, None]
+    for s in range(6):  # the first half of the patches grown are compact caps (the last ones may not be)
+        pa = norm_as(
+            pts,
+            pts * flip,
+            32,
+            (0.06, 0.12),
+            np.random.default_rng(s),
+            orient_patch=True,
+            displaced_patches="first_half",
+        )
+        moved = np.linalg.norm(pa.offsets, axis=1) > 0
+        side = np.sign((pa.offsets[moved] * pts[moved]).sum(axis=1))  # against the true outward normal
+        assert len(set(side.tolist())) == 1  # a bulge or a dent, never both
+
+
+def test_weights_are_one_minus_w_with_w_in_0_1():
+    for _, pa in _draws(seeds=range(5)):
+        w = 1.0 - pa.weights[pa.mask]
+        assert w.min() == pytest.approx(0.0) and w.max() == pytest.approx(1.0)
+        assert ((w >= 0) & (w <= 1)).all() and pa.weights[pa.seed] == 1.0
+        assert (pa.weights[~pa.mask] == 0).all()
+
+
+def test_grow_patches_gives_j_non_empty_patches_covering_every_point():
+    pts = _sphere_points(515, 3)  # 515 = 64 * 8 + 3 left over
+    labels, seeds = grow_patches(pts, 64, np.random.default_rng(0), return_seeds=True)
+    assert labels.shape == (515,) and labels.min() == 0 and labels.max() == 63
+    counts = np.bincount(labels, minlength=64)
+    assert (counts >= 8).all() and counts.sum() == 515
+    assert (labels[seeds] == np.arange(64)).all()  # each seed lies in its own patch
+    again = grow_patches(pts, 64, np.random.default_rng(0))
+    assert np.array_equal(labels, again)
+    one_each = grow_patches(pts[:64], 64, np.random.default_rng(1))
+    assert sorted(one_each.tolist()) == list(range(64))
+
+
+# -- loss (eqs. 1-3) --------------------------------------------------------------------------------------------
+def _gt(n: int = 100, m: int = 20) -> torch.Tensor:
+    gt = torch.zeros(n, 3)
+    gt[:m] = torch.randn(m, 3, generator=torch.Generator().manual_seed(0)) * 0.05
+    return gt
+
+
+def test_a_perfect_prediction_has_zero_l_dist_and_the_minimum_l_dir():
+    gt = _gt()
+    loss, parts = offset_loss(gt.clone(), gt, "both")
+    assert parts["dist"] == 0.0
+    assert parts["dir"] == pytest.approx(
+        -20 / 100, abs=1e-5
+    )  # eq. 3 / official code: divided by all N points
+    assert float(loss) == pytest.approx(parts["dist"] + parts["dir"])
+    _, parts = offset_loss(gt.clone(), gt, "both", dir_mean="displaced")
+    assert parts["dir"] == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_each_loss_mode_returns_its_terms():
+    gt = _gt()
+    pred = torch.zeros_like(gt)  # zero prediction: L_dist = mean L1 of gt, L_dir = 0
+    for mode in ("both", "dist", "dir"):
+        loss, parts = offset_loss(pred, gt, mode)
+        assert parts["dist"] == pytest.approx(float(gt.abs().sum(dim=1).mean()))
+        assert parts["dir"] == pytest.approx(0.0)
+        assert float(loss) == pytest.approx({"both": parts["dist"], "dist": parts["dist"], "dir": 0.0}[mode])
+    loss, parts = offset_loss(-gt, gt, "dir")  # opposite direction: cos = -1 on the displaced points
+    assert float(loss) == pytest.approx(20 / 100, abs=1e-5) and parts["dist"] == pytest.approx(
+        2 * float(gt.abs().sum(dim=1).mean())
+    )
+    pred = torch.randn(100, 3, requires_grad=True)
+    offset_loss(pred, gt, "dir")[0].backward()
+    assert (
+        pred.grad is not None and float(pred.grad[20:].abs().sum()) == 0.0
+    )  # L_dir ignores undisplaced points
+    with pytest.raises(ValueError, match="mode"):
+        offset_loss(pred, gt, "l2")
+
+
+# -- scores (eqs. 5-6) and schedule -----------------------------------------------------------------------------
+def test_point_and_object_scores_are_eqs_5_and_6():
+    offsets = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0], [-0.1, 0.1, -0.1]])
+    s = point_scores(offsets)
+    np.testing.assert_allclose(s, [3.5, 0.0, 0.3], rtol=1e-6)
+    assert s.dtype == np.float32
+    np.testing.assert_array_equal(point_scores(torch.tensor(offsets)), s)
+    assert object_score(s) == pytest.approx(3.8 / 3)
+
+
+def test_cosine_lr_is_flat_then_anneals_to_min_lr():
+    assert cosine_lr(0, 1001, 1e-3, 1e-6, 0.1) == 1e-3
+    assert cosine_lr(99, 1001, 1e-3, 1e-6, 0.1) == 1e-3  # 100 flat steps
+    assert cosine_lr(100, 1001, 1e-3, 1e-6, 0.1) == pytest.approx(1e-3)  # annealing starts at lr
+    assert cosine_lr(550, 1001, 1e-3, 1e-6, 0.1) == pytest.approx((1e-3 + 1e-6) / 2)
+    assert cosine_lr(1000, 1001, 1e-3, 1e-6, 0.1) == pytest.approx(1e-6)
+    assert cosine_lr(107, 12000, 1e-3, 1e-6, 0.009) == 1e-3  # the paper: 9 of 1,000 epochs x 12 steps flat
+    assert cosine_lr(11999, 12000, 1e-3, 1e-6, 0.009) == pytest.approx(1e-6)
+    with pytest.raises(ValueError, match="step"):
+        cosine_lr(12000, 12000, 1e-3, 1e-6, 0.009)
+
+
+# -- fit / score ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fitted():
+    train = [_sample(512, 0), _sample(512, 1, normals=False)]  # one with normals, one estimated
+    return PO3AD(PO3ADConfig(**TINY), device="cpu").fit(train)
+
+
+def test_fit_and_score_on_a_tiny_config(fitted):
+    assert fitted.is_fitted and len(fitted.history_) == 3 and fitted.train_sources_ == ["cloud", "cloud"]
+    assert all(np.isfinite([h["loss"], h["dist"], h["dir"]]).all() for h in fitted.history_)
+    s = _sample(600, 7, split="test")
+    obj, pts = fitted.score(s)
+    assert pts.shape == (600,) and pts.dtype == np.float32 and np.isfinite(pts).all() and np.isfinite(obj)
+    assert obj == pytest.approx(float(pts.mean()), rel=1e-5)
+    offsets = fitted.predict_offsets(s)
+    assert offsets.shape == (600, 3)
+    np.testing.assert_array_equal(point_scores(offsets), pts)
+
+
+def test_fit_is_deterministic_on_the_cpu(fitted):
+    again = PO3AD(PO3ADConfig(**TINY), device="cpu").fit([_sample(512, 0), _sample(512, 1, normals=False)])
+    for (k, a), b in zip(fitted.model.state_dict().items(), again.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_save_load_round_trip_gives_identical_scores(fitted, tmp_path):
+    s = _sample(400, 8, split="test")
+    loaded = load_method(fitted.save(tmp_path / "po3ad.pt"), device="cpu")
+    assert isinstance(loaded, PO3AD) and loaded.config == fitted.config and loaded.history_ == fitted.history_
+    a, b = fitted.score(s), loaded.score(s)
+    assert a.object_score == b.object_score and np.array_equal(a.point_scores, b.point_scores)
+
+
+def test_test_noise_is_seeded_and_zero_noise_changes_nothing(fitted):
+    s = _sample(500, 9, split="test")
+    clean = fitted.score(s)
+    zero = fitted.with_test_noise(0.0).score(s)
+    assert zero.object_score == clean.object_score and np.array_equal(zero.point_scores, clean.point_scores)
+    noisy = fitted.with_test_noise(0.003)
+    a, b = noisy.score(s), noisy.score(s)
+    assert np.array_equal(a.point_scores, b.point_scores) and a.point_scores.shape == (500,)
+    assert np.array_equal(fitted.with_test_noise(0.003).score(s).point_scores, a.point_scores)
+    assert not np.array_equal(a.point_scores, clean.point_scores)
+    assert not np.array_equal(fitted.with_test_noise(0.003, seed=1).score(s).point_scores, a.point_scores)
+    assert fitted.config.test_noise == 0.0 and noisy.model is fitted.model
+    assert noisy.display_name == "PO3AD (noise 0.003)"
+
+
+def test_offset_net_scores_each_cloud_of_a_batch_as_on_its_own(fitted):
+    clouds = [torch.from_numpy(normalize_unit_ball(_sphere_points(n, n))[0]) for n in (300, 200)]
+    with torch.no_grad():
+        batched = fitted.model(clouds)
+        single = torch.cat([fitted.model(c) for c in clouds])
+    assert isinstance(fitted.model, OffsetNet) and batched.shape == (500, 3)
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_training_uses_the_template_mesh_when_the_sample_points_to_one(tmp_path):
+    import trimesh
+
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    path = write_obj(tmp_path / "ball_template0.obj", np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    s = _sample(256, 0)
+    s.extras["mesh_path"] = path
+    pts, normals, estimated, source = PO3AD(PO3ADConfig(**TINY), device="cpu").training_cloud(s)
+    assert source == "mesh" and not estimated and pts.shape == (len(mesh.vertices), 3)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
+    assert (np.sum(normals * pts, axis=1) > 0).all()  # Open3D vertex normals of a closed mesh point outwards
+    cloud = PO3AD(PO3ADConfig(**TINY, train_source="cloud"), device="cpu").training_cloud(s)
+    assert cloud[3] == "cloud" and cloud[0].shape == (256, 3)
+
+
+def test_display_names_name_the_ablation_variants():
+    def name(**kw):
+        return PO3AD(PO3ADConfig(**kw), device="cpu").display_name
+
+    assert name() == "PO3AD"
+    assert name(backbone="small", iterations=5) == "PO3AD"  # profile sizes are not variants
+    assert name(direction="random") == "PO3AD (random direction)"
+    assert name(direction="abs_normal") == "PO3AD (|n|)"
+    assert name(loss="dist") == "PO3AD (L_dist only)"
+    assert name(loss="dir") == "PO3AD (L_dir only)"
+    assert name(patches=32) == "PO3AD"  # J is a hyperparameter, not a variant
+
+
+# -- bad input --------------------------------------------------------------------------------------------------
+def test_bad_input_raises_clear_errors(fitted):
+    with pytest.raises(ValueError, match="40 points, fewer than the 64 patches"):
+        norm_as(_sphere_points(40, 0), _sphere_points(40, 0), 64, (0.06, 0.12), np.random.default_rng(0))
+    with pytest.raises(DataError, match="sphere/train5 has 40 points"):
+        PO3AD(PO3ADConfig(**{**TINY, "patches": 64}), device="cpu").fit([_sample(40, 5)])
+    bad = _sphere_points(100, 0)
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        normalize_unit_ball(bad)
+    with pytest.raises(ValueError, match="normals has 1 row"):
+        norm_as(_sphere_points(100, 0), bad, 8, (0.06, 0.12), np.random.default_rng(0))
+    s = _sample(100, 6, split="test")
+    s.points[5, 1] = np.nan  # corrupted after loading
+    with pytest.raises(DataError, match="sphere/test6: 1 point"):
+        fitted.score(s)
+    with pytest.raises(ValueError, match="direction must be one of"):
+        PO3ADConfig(direction="tangent")
+    with pytest.raises(ValueError, match="train_points"):
+        PO3ADConfig(train_points=32)
+    with pytest.raises(ValueError, match="beta"):
+        PO3ADConfig(beta=(0.12, 0.06))
+    with pytest.raises(ValueError, match="needs normals"):
+        norm_as(_sphere_points(100, 0), None, 8, (0.06, 0.12), np.random.default_rng(0))
