@@ -5,6 +5,7 @@ networks, seeded."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -39,6 +40,10 @@ TINY = ShapeSDFConfig(
     batch_size=8,
     lr=1e-2,
 )
+MINI = ShapeSDFConfig(
+    feature_dim=8, encoder_widths=(8, 8, 16), encoder_hidden=8, nif_width=16, nif_layers=1, sigma_neighbour=4
+)
+"""The smallest shape expert, for tests of plumbing rather than learning."""
 
 
 def _rotation_to(d: tuple[float, float, float]) -> torch.Tensor:
@@ -256,17 +261,7 @@ def test_official_widths_give_the_papers_parameter_count():
 
 def test_same_seed_gives_identical_weights_and_history():
     points, _ = _surfaces(k=32, per_kind=2)
-    cfg = ShapeSDFConfig(
-        feature_dim=8,
-        encoder_widths=(8, 8, 16),
-        encoder_hidden=8,
-        nif_width=16,
-        nif_layers=1,
-        sigma_neighbour=4,
-        epochs=4,
-        batch_size=4,
-        lr=1e-3,
-    )
+    cfg = dataclasses.replace(MINI, epochs=4, batch_size=4, lr=1e-3)
     rng_before = torch.random.get_rng_state()
     a, ha = train_shape_sdf(points, cfg, seed=7)
     assert torch.equal(torch.random.get_rng_state(), rng_before)  # the global RNG is left alone
@@ -280,16 +275,7 @@ def test_same_seed_gives_identical_weights_and_history():
 
 def test_progress_wraps_the_epochs_and_patch_sdf_options():
     points, _ = _surfaces(k=32, per_kind=2)
-    cfg = ShapeSDFConfig(
-        feature_dim=8,
-        encoder_widths=(8, 8, 16),
-        encoder_hidden=8,
-        nif_width=16,
-        nif_layers=1,
-        sigma_neighbour=4,
-        epochs=3,
-        batch_size=3,
-    )
+    cfg = dataclasses.replace(MINI, epochs=3, batch_size=3)
     seen = []
 
     def wrap(it):
@@ -427,16 +413,7 @@ def test_official_checkpoint_loads_and_matches_the_official_forward(tmp_path):
 @pytest.mark.gpu
 def test_cuda_training_and_inference_match_the_cpu_sampling():
     points, _ = _surfaces(k=32, per_kind=2)
-    cfg = ShapeSDFConfig(
-        feature_dim=8,
-        encoder_widths=(8, 8, 16),
-        encoder_hidden=8,
-        nif_width=16,
-        nif_layers=1,
-        sigma_neighbour=4,
-        epochs=3,
-        batch_size=4,
-    )
+    cfg = dataclasses.replace(MINI, epochs=3, batch_size=4)
     cpu = sample_queries(points, 3, torch.Generator().manual_seed(0), k=4)
     gpu = sample_queries(points.cuda(), 3, torch.Generator().manual_seed(0), k=4)
     torch.testing.assert_close(gpu.queries.cpu(), cpu.queries)

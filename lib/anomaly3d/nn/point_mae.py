@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from anomaly3d.nn._checkpoints import map_official_state
 from anomaly3d.ops import chamfer_distance, group_knn
 
 __all__ = [
@@ -473,20 +474,7 @@ def load_official_checkpoint(model: PointMAE, path: str | os.PathLike, *, strict
     """
     state = _read_state_dict(path)
     ours = model.state_dict()
-    mapped: dict[str, Tensor] = {}
-    unexpected, mismatched = [], []
-    for name, value in state.items():
-        name = name.removeprefix("module.")
-        new = _to_ours(name)
-        if new is None or new not in ours:
-            unexpected.append(name)
-            continue
-        if value.ndim == 3 and value.shape[-1] == 1 and ours[new].ndim == 2:
-            value = value[..., 0]  # Conv1d (out, in, 1) -> Linear (out, in)
-        if value.shape != ours[new].shape:
-            mismatched.append(f"{name}: file {tuple(value.shape)} vs model {tuple(ours[new].shape)}")
-            continue
-        mapped[new] = value
+    mapped, unexpected, mismatched = map_official_state(state, ours, _to_ours)
     missing = [n for n in ours if n not in mapped]
     if strict and (missing or unexpected or mismatched):
         raise ValueError(

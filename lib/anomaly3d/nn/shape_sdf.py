@@ -85,6 +85,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
+from anomaly3d.nn._checkpoints import map_official_state
+
 __all__ = [
     "ImplicitSDF",
     "PatchEncoder",
@@ -818,22 +820,7 @@ def load_official_checkpoint(
     if isinstance(state.get("sdf_model"), Mapping):
         state = dict(state["sdf_model"])
     ours = model.state_dict()
-    mapped: dict[str, Tensor] = {}
-    unexpected, mismatched = [], []
-    for name, value in state.items():
-        if not isinstance(value, Tensor):
-            unexpected.append(name)
-            continue
-        new = _official_to_ours(name.removeprefix("module."))
-        if new is None or new not in ours:
-            unexpected.append(name)
-            continue
-        if value.ndim == 3 and value.shape[-1] == 1 and ours[new].ndim == 2:
-            value = value[..., 0]  # Conv1d (out, in, 1) -> Linear (out, in)
-        if value.shape != ours[new].shape:
-            mismatched.append(f"{name}: file {tuple(value.shape)} vs model {tuple(ours[new].shape)}")
-            continue
-        mapped[new] = value
+    mapped, unexpected, mismatched = map_official_state(state, ours, _official_to_ours)
     if mismatched:
         raise ValueError(
             f"Shape-Guided checkpoint does not match the model's widths: {mismatched[:4]}; build the model "
