@@ -291,7 +291,7 @@ class ShapeGuided(AnomalyMethod):
     def display_name(self) -> str:
         """The paper's row names: ``Shape-Guided(SDF)``; ``Shape-Guided(RGB)`` is its "RGB only" (Tables 1, 2 and
         5: the whole RGB memory), ``Shape-Guided(shape-guided RGB)`` Table 5's third row; nearest-neighbour
-        scoring (Table 6) is appended as ``[SDF nn, RGB nn]``."""
+        scoring (Table 6) is appended as ``[SDF nn, RGB nn]``, the official variant as ``[official code]``."""
         c = self.config
         if c.modality == "sdf":
             base = "Shape-Guided(SDF)"
@@ -300,6 +300,8 @@ class ShapeGuided(AnomalyMethod):
         else:
             base = "Shape-Guided" if c.shape_guided else "Shape-Guided(w/o shape-guided)"
         tags = [f"{n} nn" for n, v in (("SDF", c.sdf_coding), ("RGB", c.rgb_coding)) if v == "nn"]
+        if c.variant == "official":
+            tags.append("official code")
         return base + (f" [{', '.join(tags)}]" if tags else "")
 
     @property
@@ -448,25 +450,46 @@ class ShapeGuided(AnomalyMethod):
             return image
         return gaussian_blur(image, _OFFICIAL_BLUR_AT_224 * image.shape[0] / 224.0).astype(np.float32)
 
-    def _infer(self, sample: Sample, *, exclude: int | None = None) -> _Maps:
-        """Steps 1-7 of Section 3.2 on one sample; ``exclude`` leaves a training sample out of both memories."""
+    def _shape_step(self, sample: Sample, exclude: int | None):
+        """Steps 1 and 3: ``(points, patches, features, reconstructions, M_S rows used)``."""
         self._require_fitted()
-        assert self.sdf_bank is not None and self.sdf_owner is not None and self.rgb_bank is not None
-        assert self.rgb_owner is not None and self.dict_ptr is not None and self.dict_idx is not None
+        assert self.sdf_bank is not None and self.sdf_owner is not None
         if not sample.is_organized or sample.rgb is None:
             raise DataError(
                 f"Shape-Guided needs an organized sample with RGB; {sample.category}/{sample.name} is not"
             )
         c = self.config
-        h_img, w_img = sample.image_size
         pts, patches = self._patches(sample, c.seed)
-        # steps 1, 3: patch features, reconstructed from the k1 nearest M_S rows
         sdf_keep = torch.arange(len(self.sdf_bank), device=self.device)
         if exclude is not None:
             sdf_keep = sdf_keep[self.sdf_owner != exclude]
         feats = self._encode(pts, patches)
         f_hat, nbr = _reconstruct(self.sdf_bank[sdf_keep], feats, c.k_sdf, c.sdf_coding, c.n_nonzero)
-        nbr = sdf_keep[nbr]
+        return pts, patches, feats, f_hat, sdf_keep[nbr]
+
+    def _dictionary(self, neighbours: torch.Tensor, exclude: int | None) -> torch.Tensor:
+        """Step 6: the RGB memory rows of ``D_hat``, the union of the dictionaries of the ``M_S`` rows used (or
+        every row, without shape guidance)."""
+        assert self.rgb_bank is not None and self.rgb_owner is not None
+        assert self.dict_ptr is not None and self.dict_idx is not None
+        if not self.config.shape_guided:
+            rows = torch.arange(len(self.rgb_bank), device=self.device)
+            return rows if exclude is None else rows[self.rgb_owner != exclude]
+        used = torch.unique(neighbours)
+        starts, ends = self.dict_ptr[used].tolist(), self.dict_ptr[used + 1].tolist()
+        return torch.unique(torch.cat([self.dict_idx[a:b] for a, b in zip(starts, ends, strict=True)]))
+
+    def searched_features(self, sample: Sample) -> int:
+        """How many RGB memory features a test sample's RGB features are searched against (Table 3's NoF):
+        ``|D_hat|``, or the whole memory without shape guidance. Runs steps 1, 3 and 6 only."""
+        *_, nbr = self._shape_step(sample, None)
+        return len(self._dictionary(nbr, None))
+
+    def _infer(self, sample: Sample, *, exclude: int | None = None) -> _Maps:
+        """Steps 1-7 of Section 3.2 on one sample; ``exclude`` leaves a training sample out of both memories."""
+        c = self.config
+        h_img, w_img = sample.image_size
+        pts, patches, feats, f_hat, nbr = self._shape_step(sample, exclude)
         sdf_image = float((feats - f_hat).norm(dim=1).max())
         # steps 4-5: |phi(q; f_hat)| at each patch point, the smallest over the patches holding a point
         values = self._sdf_values(pts, patches, f_hat).reshape(-1).to("cpu", torch.float64)
@@ -483,18 +506,7 @@ class ShapeGuided(AnomalyMethod):
         rgb, grid = self.rgb_features(sample)
         cells = pixel_cells(sample.pixel_index, sample.image_size, grid)
         fg = dilate_cells(cells[np.unique(patches)], grid, c.dilation)
-        # step 6: D_hat, the union of the RGB dictionaries of the M_S rows used (or the whole RGB memory)
-        if c.shape_guided:
-            used = torch.unique(nbr)
-            starts, ends = self.dict_ptr[used], self.dict_ptr[used + 1]
-            rows = torch.cat(
-                [self.dict_idx[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
-            )
-            rows = torch.unique(rows)
-        else:
-            rows = torch.arange(len(self.rgb_bank), device=self.device)
-            if exclude is not None:
-                rows = rows[self.rgb_owner != exclude]
+        rows = self._dictionary(nbr, exclude)  # step 6
         # step 7: each foreground feature reconstructed from its k2 nearest D_hat rows; the residual is its score
         query = rgb[torch.as_tensor(fg, device=rgb.device)]
         r_hat, _ = _reconstruct(self.rgb_bank[rows], query, c.k_rgb, c.rgb_coding, c.n_nonzero)

@@ -256,6 +256,47 @@ def _group3ad_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
     ]
 
 
+SHAPE_GUIDED_PATCH_FACTORS = (0.5, 2.0)
+"""Table 4 (patch size K): besides the main run, one job per factor times the profile's K."""
+
+
+def _shape_guided_jobs(profile: str, seed: int, roots: Mapping[str, str]) -> list[Job]:
+    code = ("nn", "methods/base.py", "methods/shape_guided.py", "methods/evaluation.py")
+    common = {"dataset": "mvtec3d-ad", "data_root": roots.get("mvtec3d-ad"), "rgb_weights": "auto"}
+    outputs = {"results": ("shape_guided_results",), "code": code, "methods": ("shape-guided",)}
+    k = int(get_profile(profile).method("shape-guided").get("patch_size", 500))
+    jobs = [
+        Job(
+            name="shape-guided",
+            notebook="02_shape_guided",
+            title="Shape-Guided on mvtec3d-ad (Tables 1, 2, 3, 5, 6; Figures 6 and 10)",
+            parameters={**common, "variant": "paper", "ablations": True, "patch_size": None},
+            seed=seed, tables=("shape_guided_categories", "shape_guided_table5", "shape_guided_table3"),
+            **outputs,
+        ),
+        Job(
+            name="shape-guided-official",
+            notebook="02_shape_guided",
+            title="Shape-Guided, the official code's variant (blurred maps, product object score)",
+            parameters={**common, "variant": "official", "ablations": False, "patch_size": None},
+            seed=seed, tables=("shape_guided_categories", "shape_guided_table5"), **outputs,
+        ),
+    ]
+    for factor in SHAPE_GUIDED_PATCH_FACTORS:
+        size = max(16, round(k * factor))
+        jobs.append(
+            Job(
+                name=f"shape-guided-k{size}",
+                notebook="02_shape_guided",
+                title=f"Shape-Guided with patch size K = {size} (Table 4; the main run has K = {k})",
+                parameters={**common, "variant": "paper", "ablations": False, "patch_size": size},
+                seed=seed, tables=("shape_guided_categories", "shape_guided_table5"), code=code,
+                methods=("shape-guided",),  # no result files: its rows must not join the main comparison
+            )
+        )
+    return jobs
+
+
 def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, str] | None = None) -> list[Job]:
     """All jobs for one profile and seed; ``data_roots`` maps dataset ids to real-data folders the user has."""
     get_profile(profile)  # validates the name
@@ -273,6 +314,7 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
         *_st3d_jobs(seed, roots),
         *_imrnet_jobs(seed, roots),
         *_group3ad_jobs(seed, roots),
+        *_shape_guided_jobs(profile, seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):
