@@ -134,6 +134,9 @@ def test_scores_are_well_formed_and_survive_save_load(smoke_run, tmp_path):
     sc2 = again.score(s)
     np.testing.assert_allclose(sc2.point_scores, sc.point_scores, rtol=1e-5, atol=1e-6)
     assert sc2.object_score == pytest.approx(sc.object_score, rel=1e-5)
+    assert again.with_settings(modality="sdf").alignment_ == again.alignment_  # same alignment: allowed
+    with pytest.raises(ValueError, match="fit again"):  # a new alignment needs the training samples
+        again.with_settings(variant="official")
 
 
 @pytest.mark.slow

@@ -285,6 +285,7 @@ class ShapeGuided(AnomalyMethod):
         self.dict_idx: torch.Tensor | None = None
         self.alignment_: tuple[float, float] = (1.0, 0.0)
         self.rgb_source_: str = ""
+        self._alignment_samples: list[tuple[int, Sample]] = []  # (training index, sample), kept by fit
         self._backbone: torch.nn.Module | None = None
 
     @property
@@ -335,6 +336,12 @@ class ShapeGuided(AnomalyMethod):
         other = copy.copy(self)
         other.config = replace(self.config, **inference)
         if any(getattr(other.config, k) != getattr(self.config, k) for k in inference if k != "modality"):
+            if not self._alignment_samples:
+                raise ValueError(
+                    "this Shape-Guided was loaded from a file, which keeps the alignment of its own settings "
+                    "only; other variants / codings need the training samples to re-fit it: fit again (or "
+                    "change only `modality`)"
+                )
             other.alignment_ = other._fit_alignment(self._alignment_samples)
         return other
 
