@@ -39,7 +39,8 @@ Choices and differences from the official code (also in the notebook):
 * Clouds are normalised as the official patch cutter does: shifted to their minimum corner and divided by their
   x extent. Patches are then centred and scaled for the shape expert by :func:`anomaly3d.nn.shape_sdf`.
 * Leave-one-out alignment leaves out the whole training sample (its patches and RGB features); the official code
-  drops only each query's single nearest memory row.
+  drops only each query's single nearest memory row. With a single training sample nothing can be left out and
+  the RGB scores are fused unaligned (``a = 1, b = 0``).
 * The two-cell dilation is a square dilation that keeps the cells themselves; the official code takes the cells
   shifted by two in the four directions only (wrapping around rows) and not the cells themselves.
 * The RGB image goes through the backbone at ``rgb_size`` (224) pixels whatever the size of the xyz grid, so
