@@ -359,9 +359,7 @@ for ax, (name, branch) in zip(axes[:3], [("Shape-Guided(SDF)", "SDF"), ("Shape-G
 axes[0].legend()
 for name in ("Shape-Guided", "Shape-Guided(SDF)", "Shape-Guided(RGB)"):
     if (name, cat0) in runs:
-        vals = [table[(table["method"] == name) & (table["category"] == "mean")][metrics.au_pro_name(lim)].iloc[0]
-                if metrics.au_pro_name(lim) in table else
-                np.mean([runs[(name, c)].result.metrics[metrics.au_pro_name(lim)] for c in categories])
+        vals = [np.mean([runs[(name, c)].result.metrics[metrics.au_pro_name(lim)] for c in categories])
                 for lim in metrics.PRO_LIMITS]
         axes[3].plot(metrics.PRO_LIMITS, vals, "o-", label=name)
 axes[3].set(xscale="log", xlabel="FPR integration limit", ylabel="AU-PRO", title="AU-PRO by limit (Fig. 6)")
