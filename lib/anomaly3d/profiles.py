@@ -114,9 +114,12 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                  "encoder_widths": (32, 64, 128), "encoder_hidden": 64, "nif_width": 64,
                                  "nif_layers": 2, "epochs": 300, "batch_size": 16, "lr": 1e-3, "queries_per_point": 4,
                                  "sigma_neighbour": 16},
-                # PO3AD: a two-stage sparse U-Net, 512-point clouds, a few iterations (learning needs far more)
+                # PO3AD: a two-stage sparse U-Net on the 1024-point clouds (0.1 voxels: one or two points each),
+                # a few iterations; this checks the plumbing only (learning needs far more)
                 "po3ad": {"backbone": "small", "width": 8, "blocks": 1, "stages": 2, "iterations": 20,
-                          "batch_size": 4, "train_points": 512, "patches": 16, "train_source": "cloud"},
+                          "batch_size": 2, "voxel_size": 0.1, "patches": 16, "train_source": "cloud",
+                          "head_init": "zero", "dist_mean": "balanced", "displaced_per_cloud": 4,
+                          "rotate": False},
             },
         ),
         "quick": Profile(
@@ -150,9 +153,14 @@ PROFILES: Mapping[str, Profile] = MappingProxyType(
                                  "encoder_widths": (64, 128, 256), "encoder_hidden": 128, "nif_width": 128,
                                  "nif_layers": 3, "epochs": 40, "batch_size": 32, "lr": 1e-3, "queries_per_point": 20,
                                  "sigma_neighbour": 32},
-                # PO3AD: a 16-wide four-stage sparse U-Net on 2048-point clouds
-                "po3ad": {"backbone": "small", "width": 16, "blocks": 1, "stages": 4, "iterations": 300,
-                          "batch_size": 8, "train_points": 2048, "patches": 32, "train_source": "cloud"},
+                # PO3AD: a 16-wide four-stage sparse U-Net on the whole 4096-point clouds (train and test clouds
+                # equally dense), 0.05 voxels (the points are ~0.035 apart), J = 32, 250 iterations of 4 clouds;
+                # for so short a run: lr 3e-3, 8 patches displaced per cloud, no rotation, balanced L_dist and a
+                # zero head (see anomaly3d.methods.po3ad)
+                "po3ad": {"backbone": "small", "width": 16, "blocks": 1, "stages": 4, "iterations": 250,
+                          "lr": 3e-3, "batch_size": 4, "voxel_size": 0.05, "patches": 32, "train_source": "cloud",
+                          "head_init": "zero", "dist_mean": "balanced", "displaced_per_cloud": 8,
+                          "rotate": False},
             },
         ),
         "paper": Profile(

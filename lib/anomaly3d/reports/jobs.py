@@ -297,6 +297,58 @@ def _shape_guided_jobs(profile: str, seed: int, roots: Mapping[str, str]) -> lis
     return jobs
 
 
+PO3AD_VARIANTS = ("code", "random_direction", "dist_only", "dir_only")
+"""PO3AD: the official code's Norm-AS and Table 4's three variants, one job each beside the main run (the claims
+ledger compares them)."""
+PO3AD_PATCH_NUMBERS = (16, 64)
+"""PO3AD Figure 5: the patch numbers J the sweep job trains besides the profile's own."""
+
+
+def _po3ad_jobs(seed: int, roots: Mapping[str, str]) -> list[Job]:
+    code = ("nn", "methods/base.py", "methods/po3ad.py", "methods/evaluation.py")
+    outputs = {"results": ("po3ad_results",), "code": code, "methods": ("po3ad",)}
+    asn = {"dataset": "anomaly-shapenet", "data_root": roots.get("anomaly-shapenet")}
+    jobs = [
+        Job(
+            name="po3ad",
+            notebook="05_po3ad",
+            title="PO3AD on anomaly-shapenet (Tables 1, 2, 5; Figure 7)",
+            parameters={**asn, "variant": "paper", "noise_levels": [0.0, 0.001, 0.003, 0.005],
+                        "patch_numbers": None},
+            seed=seed, tables=("po3ad_categories", "po3ad_figure7"), **outputs,
+        ),
+        Job(
+            name="po3ad-real3d-ad",
+            notebook="05_po3ad",
+            title="PO3AD on real3d-ad (Table 3)",
+            parameters={"dataset": "real3d-ad", "data_root": roots.get("real3d-ad"), "variant": "paper",
+                        "noise_levels": None, "patch_numbers": None},
+            seed=seed, tables=("po3ad_categories",), **outputs,
+        ),
+        Job(
+            name="po3ad-patches",
+            notebook="05_po3ad",
+            title="PO3AD: the patch number J (Figure 5)",
+            parameters={**asn, "category": None, "variant": "paper", "noise_levels": None,
+                        "patch_numbers": list(PO3AD_PATCH_NUMBERS)},
+            seed=seed, tables=("po3ad_categories", "po3ad_figure5"), code=code, methods=("po3ad",),
+        ),
+    ]
+    for variant in PO3AD_VARIANTS:
+        what = "the official code's Norm-AS (|n|, first-half patches)" if variant == "code" else (
+            f"ablation (Table 4): {variant.replace('_', ' ')}")
+        jobs.append(
+            Job(
+                name=f"po3ad-{variant.replace('_', '-')}",
+                notebook="05_po3ad",
+                title=f"PO3AD, {what}",
+                parameters={**asn, "variant": variant, "noise_levels": None, "patch_numbers": None},
+                seed=seed, tables=("po3ad_categories",), **outputs,
+            )
+        )
+    return jobs
+
+
 def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, str] | None = None) -> list[Job]:
     """All jobs for one profile and seed; ``data_roots`` maps dataset ids to real-data folders the user has."""
     get_profile(profile)  # validates the name
@@ -315,6 +367,7 @@ def build_jobs(profile: str = "quick", seed: int = 0, data_roots: Mapping[str, s
         *_imrnet_jobs(seed, roots),
         *_group3ad_jobs(seed, roots),
         *_shape_guided_jobs(profile, seed, roots),
+        *_po3ad_jobs(seed, roots),
     ]
     names = [j.name for j in jobs]
     if len(names) != len(set(names)):
