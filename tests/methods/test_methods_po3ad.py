@@ -379,7 +379,7 @@ def _patch_response(method: PO3AD, clouds: list[Sample], draws: int = 8) -> tupl
 
 @pytest.mark.slow
 def test_after_training_a_fresh_pseudo_anomaly_gets_longer_offsets_than_the_rest():
-    """Trained with the quick profile's settings (250 iterations of 4 clouds, about 70 s; the smoke profile's 20
+    """Trained with the quick profile's settings (200 iterations of 4 clouds, about 60 s; the smoke profile's 20
     iterations only check the plumbing), the network finds pseudo anomalies it has not seen: on most fresh
     single-patch ones the displaced patch's mean offset is clearly longer than the rest's. An untrained network
     (same seed) does not."""
