@@ -82,6 +82,26 @@ def test_norm_as_moves_exactly_one_patch_by_at_most_beta_along_plus_or_minus_n()
     assert alphas == {-1, 1}
 
 
+def test_num_displaced_moves_that_many_distinct_patches_each_along_plus_or_minus_n():
+    pts = _sphere_points(1024, 1)
+    single = norm_as(pts, pts, 32, (0.06, 0.12), np.random.default_rng(5))
+    multi = norm_as(pts, pts, 32, (0.06, 0.12), np.random.default_rng(5), num_displaced=8)
+    assert single.displaced.tolist() == [single.patch] and multi.patch == single.patch  # same first draw
+    assert len(set(multi.displaced.tolist())) == 8
+    assert np.array_equal(multi.mask, np.isin(multi.labels, multi.displaced))
+    moved = np.linalg.norm(multi.offsets, axis=1) > 0
+    assert not moved[~multi.mask].any() and np.linalg.norm(multi.offsets, axis=1).max() <= 0.12 + 1e-6
+    assert np.abs(np.cross(multi.offsets[moved], pts[moved])).max() < 1e-6  # along the normals
+    for b in multi.displaced:  # each patch along +n or -n as a whole, its centre by its own beta
+        signs = np.sign((multi.offsets[multi.labels == b] * pts[multi.labels == b]).sum(axis=1))
+        assert len(set(signs[signs != 0].tolist())) == 1
+    with pytest.raises(ValueError, match="num_displaced"):
+        norm_as(pts, pts, 32, (0.06, 0.12), np.random.default_rng(0), num_displaced=17,
+                displaced_patches="first_half")
+    with pytest.raises(ValueError, match="displaced_per_cloud"):
+        PO3ADConfig(patches=16, displaced_per_cloud=17)
+
+
 def test_abs_normal_moves_one_patch_along_plus_or_minus_abs_n():
     for pts, pa in _draws("abs_normal"):
         moved = np.linalg.norm(pa.offsets, axis=1) > 0
