@@ -372,17 +372,21 @@ noise_table
 # ## 8. The patch number J (Fig. 5)
 #
 # $J$ sets the size of a pseudo anomaly: a patch holds $N/J$ points. The paper finds detection best at $J = 32$
-# and localisation at $J = 64$. With `patch_numbers` set, the first category is trained again with each $J$
-# (everything else as above).
+# and localisation at $J = 64$. With `patch_numbers` set, the first category is trained again with each $J$,
+# everything else as above except that a CPU profile's several displaced patches per cloud scale with $J$, so
+# that the share of displaced points stays the same and only their size changes (one patch stays one patch).
 
 # %%
 if patch_numbers:
-    j_rows = [{"J": cfg.patches, **{c: run_first.result.metrics[c] for c in (metrics.O_AUROC, metrics.P_AUROC)}}]
+    j_rows = [{"J": cfg.patches, "displaced per cloud": cfg.displaced_per_cloud,
+               **{c: run_first.result.metrics[c] for c in (metrics.O_AUROC, metrics.P_AUROC)}}]
     for j in patch_numbers:
         if j != cfg.patches:
-            res = evaluate_method(new_method(patches=int(j)), source, cat0, profile=run.profile.name,
-                                  seed=run.seed).result
-            j_rows.append({"J": int(j), **{c: res.metrics[c] for c in (metrics.O_AUROC, metrics.P_AUROC)}})
+            per_cloud = max(1, round(cfg.displaced_per_cloud * j / cfg.patches))
+            res = evaluate_method(new_method(patches=int(j), displaced_per_cloud=per_cloud), source, cat0,
+                                  profile=run.profile.name, seed=run.seed).result
+            j_rows.append({"J": int(j), "displaced per cloud": per_cloud,
+                           **{c: res.metrics[c] for c in (metrics.O_AUROC, metrics.P_AUROC)}})
     sweep = pd.DataFrame(j_rows).sort_values("J").reset_index(drop=True)
     run.write_table("po3ad_figure5", sweep, title=f"PO3AD: AUROC vs patch number J on {cat0} (Fig. 5)")
     fig, ax = plt.subplots(figsize=(4.5, 3))
