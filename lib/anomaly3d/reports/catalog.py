@@ -14,7 +14,6 @@ tables / figures to :data:`PRODUCERS`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from anomaly3d.paper_results import PaperFigure, PaperTable, list_figures, list_tables
@@ -64,18 +63,13 @@ _EXPLICIT_STATUS: dict[str, str] = {
     "3D-ST128": "not run: the report graph runs d = 64 (set d=128 in the 3d-st method settings of a profile)",
 }
 
-_PENDING: tuple[tuple[str, str, int], ...] = ()
-
 
 def method_status(paper_method: str) -> str:
-    """``"ours"`` when we produce ``paper_method``, else why not (a method still to come, or quoted only)."""
+    """``"ours"`` when we produce ``paper_method``, else why not (an explicit reason, or quoted only)."""
     if paper_method in OUR_METHODS:
         return "ours"
     if paper_method in _EXPLICIT_STATUS:
         return _EXPLICIT_STATUS[paper_method]
-    for pattern, what, issue in _PENDING:
-        if re.search(pattern, paper_method):
-            return f"not yet: {what} lands with issue {issue}"
     return "quoted from the paper (not reimplemented in anomaly3d)"
 
 
