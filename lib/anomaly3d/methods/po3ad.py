@@ -128,6 +128,7 @@ from torch import Tensor, nn
 
 from anomaly3d.data.sample import GOOD, DataError, Sample
 from anomaly3d.methods.base import AnomalyMethod, MethodConfig, Scores, register_method
+from anomaly3d.metrics import auroc
 from anomaly3d.nn.sparse_unet import (
     SparseTensor,
     SparseUNet,
@@ -149,9 +150,9 @@ __all__ = [
     "BACKBONES",
     "DIRECTIONS",
     "DIR_MEANS",
+    "DISPLACED_PATCHES",
     "DIST_MEANS",
     "HEAD_INITS",
-    "DISPLACED_PATCHES",
     "LOSSES",
     "NORMAL_ORIENTS",
     "PO3AD",
@@ -161,6 +162,7 @@ __all__ = [
     "PO3ADConfig",
     "PseudoAnomaly",
     "cosine_lr",
+    "displaceable_patches",
     "grow_patches",
     "norm_as",
     "normalize_unit_ball",
@@ -267,8 +269,16 @@ class PO3ADConfig(MethodConfig):
                 raise ValueError(
                     f"PO3ADConfig.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
                 )
-        for name in ("width", "blocks", "stages", "feature_dim", "iterations", "batch_size", "patches",
-                     "displaced_per_cloud"):
+        for name in (
+            "width",
+            "blocks",
+            "stages",
+            "feature_dim",
+            "iterations",
+            "batch_size",
+            "patches",
+            "displaced_per_cloud",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"PO3ADConfig.{name} must be an integer >= 1, got {value!r}")
@@ -276,7 +286,7 @@ class PO3ADConfig(MethodConfig):
             raise ValueError(f"PO3ADConfig.normal_k must be >= 3, got {self.normal_k}")
         if self.displaced_patches == "first_half" and self.patches < 2:
             raise ValueError("PO3ADConfig.displaced_patches='first_half' needs patches >= 2")
-        choices = self.patches if self.displaced_patches == "any" else self.patches // 2
+        choices = displaceable_patches(self.patches, self.displaced_patches)
         if self.displaced_per_cloud > choices:
             raise ValueError(
                 f"PO3ADConfig.displaced_per_cloud={self.displaced_per_cloud} exceeds the {choices} patches Norm-AS "
@@ -427,6 +437,16 @@ def _unit_rows(v: np.ndarray) -> np.ndarray:
     return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
 
 
+def displaceable_patches(num_patches: int, displaced_patches: str = "any") -> int:
+    """How many of the ``J = num_patches`` patches Norm-AS may displace: all of them (``"any"``, the paper) or the
+    first ``J // 2`` grown (``"first_half"``, the official code; at least one)."""
+    if displaced_patches not in DISPLACED_PATCHES:
+        raise ValueError(
+            f"displaced_patches must be one of {', '.join(DISPLACED_PATCHES)}, got {displaced_patches!r}"
+        )
+    return num_patches if displaced_patches == "any" else max(1, num_patches // 2)
+
+
 def norm_as(
     points: np.ndarray,
     normals: np.ndarray | None,
@@ -463,10 +483,7 @@ def norm_as(
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
-    if displaced_patches not in DISPLACED_PATCHES:
-        raise ValueError(
-            f"displaced_patches must be one of {', '.join(DISPLACED_PATCHES)}, got {displaced_patches!r}"
-        )
+    choices = displaceable_patches(num_patches, displaced_patches)
     p = _finite_cloud(points).astype(np.float64)
     if direction != "random":
         if normals is None:
@@ -478,9 +495,10 @@ def norm_as(
     if not 0.0 <= lo <= hi:
         raise ValueError(f"beta_range must be (low, high) with 0 <= low <= high, got {beta_range!r}")
     labels, seeds = grow_patches(p, num_patches, rng, return_seeds=True)
-    choices = num_patches if displaced_patches == "any" else max(1, num_patches // 2)
-    if isinstance(num_displaced, bool) or not isinstance(num_displaced, (int, np.integer)) or not (
-        1 <= num_displaced <= choices
+    if (
+        isinstance(num_displaced, bool)
+        or not isinstance(num_displaced, (int, np.integer))
+        or not (1 <= num_displaced <= choices)
     ):
         raise ValueError(
             f"num_displaced must be an integer in [1, {choices}] (the patches it may choose from), got "
@@ -491,6 +509,8 @@ def norm_as(
     weights = np.zeros(len(p), dtype=np.float32)
     chosen: list[tuple[int, int, int, float]] = []  # (patch, seed, alpha, beta)
     while len(chosen) < num_displaced:
+        # alpha and beta are drawn before a repeated patch is rejected, so the first draw is the same whatever
+        # num_displaced is: a one-patch pseudo anomaly is unchanged by the multi-patch setting, seed for seed
         patch = int(rng.integers(choices))
         alpha = int(rng.choice([-1, 1]))
         beta = float(rng.uniform(lo, hi))
@@ -570,7 +590,9 @@ def offset_loss(
         l_dist = dist.mean()
     else:
         displaced = gt_norm > 0
-        l_dist = sum((dist[group].mean() for group in (displaced, ~displaced) if group.any()), dist.new_zeros(()))
+        l_dist = sum(
+            (dist[group].mean() for group in (displaced, ~displaced) if group.any()), dist.new_zeros(())
+        )
     cos = (
         (pred / (torch.linalg.vector_norm(pred, dim=1, keepdim=True) + eps)) * (gt / (gt_norm[:, None] + eps))
     ).sum(dim=1)
@@ -798,6 +820,30 @@ class PO3AD(AnomalyMethod):
             rot = _rotation_zyx(rng)
             points, normals = apply_rotation(points, rot), apply_rotation(normals, rot)
         unit, _, _ = normalize_unit_ball(points)
+        return self._norm_as(unit, normals, rng, estimated=estimated, num_displaced=c.displaced_per_cloud)
+
+    def make_pseudo_anomaly(self, sample: Sample, *, seed: int = 0, num_displaced: int = 1) -> PseudoAnomaly:
+        """A Norm-AS pseudo anomaly of a (training) sample, without rotation or subsampling, in normalised
+        coordinates (for figures such as the paper's Figs. 4 and 8, and to check what training learned). It
+        displaces ``num_displaced`` patches: one by default, as in the paper, whatever ``displaced_per_cloud``
+        training used."""
+        pts, nrm, estimated, _ = self.training_cloud(sample)
+        unit, _, _ = normalize_unit_ball(pts)
+        return self._norm_as(
+            unit, nrm, np.random.default_rng(seed), estimated=estimated, num_displaced=num_displaced
+        )
+
+    def _norm_as(
+        self,
+        unit: np.ndarray,
+        normals: np.ndarray,
+        rng: np.random.Generator,
+        *,
+        estimated: bool,
+        num_displaced: int,
+    ) -> PseudoAnomaly:
+        """Norm-AS with this config's ``J``, ``beta``, direction and displaceable patches on a normalised cloud."""
+        c = self.config
         return norm_as(
             unit,
             normals,
@@ -807,28 +853,51 @@ class PO3AD(AnomalyMethod):
             direction=c.direction,
             displaced_patches=c.displaced_patches,
             orient_patch=estimated,
-            num_displaced=c.displaced_per_cloud,
-        )
-
-    def make_pseudo_anomaly(self, sample: Sample, *, seed: int = 0, num_displaced: int = 1) -> PseudoAnomaly:
-        """A Norm-AS pseudo anomaly of a (training) sample, without rotation or subsampling, in normalised
-        coordinates (for figures such as the paper's Figs. 4 and 8, and to check what training learned). It
-        displaces ``num_displaced`` patches: one by default, as in the paper, whatever ``displaced_per_cloud``
-        training used."""
-        pts, nrm, estimated, _ = self.training_cloud(sample)
-        unit, _, _ = normalize_unit_ball(pts)
-        c = self.config
-        return norm_as(
-            unit,
-            nrm,
-            c.patches,
-            c.beta,
-            np.random.default_rng(seed),
-            direction=c.direction,
-            displaced_patches=c.displaced_patches,
-            orient_patch=estimated,
             num_displaced=num_displaced,
         )
+
+    @torch.no_grad()
+    def pseudo_anomaly_response(
+        self, samples: Sequence[Sample], draws: int = 8, *, seed: int = 10_000
+    ) -> list[dict[str, float]]:
+        """Does the network find pseudo anomalies it has not trained on? One row per fresh single-patch pseudo
+        anomaly (:meth:`make_pseudo_anomaly` of ``samples[i % len(samples)]`` with seed ``seed + i``; not rotated).
+
+        Row keys: ``draw``; ``patch_score`` and ``rest_score``, the mean eq.-5 score (L1 length of the predicted
+        offset) on the displaced patch and on the rest of the cloud; ``ratio``, their quotient (1: not found);
+        ``true_patch_score``, the patch's mean L1 length of ``O^gt``; ``cosine``, the mean cosine between predicted
+        and true offsets on the patch; ``point_auroc``, the AUROC of the point scores for finding the patch.
+        Works on an unfitted method whose ``model`` was set (e.g. to compare with an untrained network).
+        """
+        if self.model is None:
+            raise RuntimeError("PO3AD.pseudo_anomaly_response needs a model: call fit first")
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise ValueError(f"draws must be an integer >= 1, got {draws!r}")
+        samples = list(samples)
+        if not samples:
+            raise ValueError("PO3AD.pseudo_anomaly_response got no samples")
+        model = self.model.eval()
+        rows = []
+        for i in range(draws):
+            pa = self.make_pseudo_anomaly(samples[i % len(samples)], seed=seed + i)
+            pred = model(torch.from_numpy(pa.points).to(self.device)).float().cpu().numpy()
+            score = point_scores(pred)
+            patch_pred, patch_gt = pred[pa.mask], pa.offsets[pa.mask]
+            cos = (patch_pred * patch_gt).sum(1) / (
+                np.linalg.norm(patch_pred, axis=1) * np.linalg.norm(patch_gt, axis=1) + 1e-12
+            )
+            rows.append(
+                {
+                    "draw": i,
+                    "patch_score": float(score[pa.mask].mean()),
+                    "rest_score": float(score[~pa.mask].mean()),
+                    "ratio": float(score[pa.mask].mean() / score[~pa.mask].mean()),
+                    "true_patch_score": float(np.abs(patch_gt).sum(1).mean()),
+                    "cosine": float(cos.mean()),
+                    "point_auroc": float(auroc(pa.mask.astype(int), score)),
+                }
+            )
+        return rows
 
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, train_samples: Iterable[Sample]) -> PO3AD:
