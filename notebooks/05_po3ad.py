@@ -226,8 +226,8 @@ plt.show()
 # %% [markdown]
 # Does the network find pseudo anomalies it has not seen? Below (`PO3AD.pseudo_anomaly_response`), fresh
 # single-patch pseudo anomalies of the training clouds (not rotated): the mean predicted offset length on the
-# displaced patch against the rest of the cloud, and the direction it predicts there (cosine with $O^{gt}$). A network that has learned PO3AD's task gives the patch far
-# longer offsets, pointing the right way.
+# displaced patch against the rest of the cloud, and the direction it predicts there (cosine with $O^{gt}$). A
+# network that has learned PO3AD's task gives the patch far longer offsets, pointing the right way.
 
 # %%
 fresh = pd.DataFrame(fitted.pseudo_anomaly_response(train0, draws=8)).rename(columns={
